@@ -1,0 +1,5 @@
+"""``python -m lslib`` is the same as the ``lslib`` console command."""
+
+from lslib.cli import main
+
+raise SystemExit(main())
