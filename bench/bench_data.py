@@ -58,7 +58,8 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 exec(sys.argv[1])
 dt = time.perf_counter() - t0
-print(json.dumps({"seconds": dt, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "result": result}))
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": dt, "peak_mb": peak_mb, "result": result}))
 """
 
 
