@@ -140,18 +140,22 @@ def finish_image(
     da: xr.DataArray,
     *,
     names: Sequence[str],
-    wavelengths_um: Sequence[float] | np.ndarray,
     sensor: str,
     units: str,
-    transform: Affine,
-    crs: CRS,
+    like: xr.DataArray | None = None,
     extra_attrs: Mapping[str, Any] | None = None,
 ) -> xr.DataArray:
     """Apply the output convention to a float ``(band, y, x)`` (or ``(time, band, y, x)``) array.
 
-    Sets the ``band`` and ``wavelength`` coordinates, CRS and transform, NaN nodata and the attrs
-    ``sensor``, ``gsd`` (metres, from the grid), ``units`` plus ``extra_attrs``.
+    Sets the ``band`` and ``wavelength`` coordinates (µm, from the ``sensor``'s band table), CRS and
+    transform of ``like`` (default ``da`` itself), NaN nodata and the attrs ``sensor``, ``gsd``
+    (metres, from the grid), ``units`` plus ``extra_attrs``.
     """
+    from lslib.data.bands import band_info
+
+    grid = da if like is None else like
+    transform, crs = grid.rio.transform(), grid.rio.crs
+    wavelengths_um = [band_info(sensor, n).wavelength_um for n in names]
     leading = [d for d in da.dims if d not in ("band", "y", "x")]
     da = da.transpose(*leading, "band", "y", "x")
     da = da.assign_coords(
@@ -160,10 +164,11 @@ def finish_image(
     )
     keep: list[Hashable] = ["band", "wavelength", "x", "y", "spatial_ref", *leading]
     da = da.drop_vars([c for c in da.coords if c not in keep])
-    da = da.rio.write_crs(crs).rio.write_transform(transform)
+    # inplace: ``da`` is a new object here, and rioxarray otherwise deep-copies the data at each call
+    da.rio.write_crs(crs, inplace=True).rio.write_transform(transform, inplace=True)
     da.attrs = {}
     da.encoding = {}
-    da = da.rio.write_nodata(np.nan, encoded=False)
+    da.rio.write_nodata(np.nan, encoded=False, inplace=True)
     da.attrs.update({"sensor": sensor, "gsd": gsd_metres(da), "units": units})
     if extra_attrs:
         da.attrs.update(extra_attrs)

@@ -85,7 +85,7 @@ def _float_nan(raw: xr.DataArray, extra_nodata: Sequence[float] = ()) -> xr.Data
     for value in [nodata, *extra_nodata]:
         if value is not None and not np.isnan(value):
             invalid = invalid | (raw == value)
-    return out.where(~invalid).rio.write_nodata(np.nan, encoded=False)
+    return out.where(~invalid).rio.write_nodata(np.nan, encoded=False, inplace=True)
 
 
 def _descriptions(path: Path) -> tuple[str | None, ...]:
@@ -171,11 +171,8 @@ def read_sentinel1(
     return finish_image(
         values,
         names=selected,
-        wavelengths_um=[band_info("sentinel1", b).wavelength_um for b in selected],
         sensor="sentinel1",
         units="dB",
-        transform=values.rio.transform(),
-        crs=values.rio.crs,
         extra_attrs={"converted_from_linear": linear},
     )
 
@@ -282,11 +279,8 @@ def read_landsat(
     return finish_image(
         refl,
         names=selected,
-        wavelengths_um=[band_info(sensor, b).wavelength_um for b in selected],
         sensor=sensor,
         units="reflectance",
-        transform=refl.rio.transform(),
-        crs=refl.rio.crs,
         extra_attrs={"scale": scale, "offset": offset, "clipped": clip},
     )
 
@@ -338,10 +332,7 @@ def read_rgb(
     return finish_image(
         values,
         names=names,
-        wavelengths_um=[band_info(key, b).wavelength_um for b in names],
         sensor=key,
         units="normalized",
-        transform=values.rio.transform(),
-        crs=values.rio.crs,
         extra_attrs={"scale": float(scale)},
     )

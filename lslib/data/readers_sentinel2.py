@@ -292,18 +292,17 @@ def _read_band_files(
     layers = []
     for name, off in zip(wanted, offsets, strict=True):
         raw = open_raster(files[name], chunks=chunks)
-        refl = _to_reflectance(raw, [off], raw.rio.nodata).rio.write_nodata(np.nan, encoded=False)
+        refl = _to_reflectance(raw, [off], raw.rio.nodata).rio.write_nodata(np.nan, encoded=False, inplace=True)
         method = _resampling_for(band_info("sentinel2_l1c", name).gsd_m, float(resolution))
         layers.append(resample_onto(refl, like, method).isel(band=0, drop=True))
     stack = xr.concat(layers, dim="band", coords="minimal", compat="override", join="override")
+    layers.clear()  # free the per-band arrays before the stack is finished
     return finish_image(
         stack,
         names=wanted,
-        wavelengths_um=[band_info(sensor, b).wavelength_um for b in wanted],
         sensor=sensor,
         units="reflectance",
-        transform=like.rio.transform(),
-        crs=like.rio.crs,
+        like=like,
         extra_attrs=_offset_attrs(wanted, offsets, how),
     )
 
@@ -368,7 +367,7 @@ def _read_multiband(
         raise ValueError(f"bands {missing} not in {path}; its bands ({how_layout}): {list(layout)}")
     raw = raw.isel(band=[layout.index(b) for b in selected])
     offsets, how = _offsets_for(path, selected, boa_offset)
-    refl = _to_reflectance(raw, offsets, raw.rio.nodata).rio.write_nodata(np.nan, encoded=False)
+    refl = _to_reflectance(raw, offsets, raw.rio.nodata).rio.write_nodata(np.nan, encoded=False, inplace=True)
     gsd = gsd_metres(refl)
     if resolution is not None and not refl.rio.crs.is_geographic and abs(gsd - resolution) > 0.05 * resolution:
         like = grid_template(refl.rio.crs, refl.rio.bounds(), float(resolution))
@@ -376,10 +375,7 @@ def _read_multiband(
     return finish_image(
         refl,
         names=selected,
-        wavelengths_um=[band_info(sensor, b).wavelength_um for b in selected],
         sensor=sensor,
         units="reflectance",
-        transform=refl.rio.transform(),
-        crs=refl.rio.crs,
         extra_attrs={**_offset_attrs(selected, offsets, how), "band_layout": how_layout},
     )

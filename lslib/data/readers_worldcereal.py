@@ -18,7 +18,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from rasterio.enums import Resampling
 
-from lslib.data.bands import S2_L2A_ORDER, band_info
+from lslib.data.bands import S2_L2A_ORDER
 from lslib.data.readers_common import crs_error, existing_path, finish_image, resample_onto
 from lslib.data.readers_sentinel2 import s2_band_id
 
@@ -54,7 +54,7 @@ def _open_bands(path: Path, time: TimeSelection) -> dict[str, xr.DataArray]:
     if crs is None:
         raise crs_error(str(path))
     for band, da in out.items():
-        out[band] = da.rio.write_crs(crs).rio.write_nodata(np.nan, encoded=False)
+        out[band] = da.rio.write_crs(crs).rio.write_nodata(np.nan, encoded=False, inplace=True)
     return out
 
 
@@ -99,10 +99,8 @@ def read_worldcereal_s2(
     return finish_image(
         stack,
         names=names,
-        wavelengths_um=[band_info("sentinel2_l2a", b).wavelength_um for b in names],
         sensor="sentinel2_l2a",
         units="reflectance",
-        transform=like.rio.transform(),
-        crs=like.rio.crs,
+        like=like,
         extra_attrs={"source": "worldcereal"},
     )

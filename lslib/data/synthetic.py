@@ -187,11 +187,8 @@ def make_scene(
     img = finish_image(
         img.rio.write_crs(crs_obj).rio.write_transform(transform),
         names=[b.name for b in bands],
-        wavelengths_um=[b.wavelength_um for b in bands],
         sensor=sensor,
         units=units,
-        transform=transform,
-        crs=crs_obj,
         extra_attrs={"synthetic": True},
     )
     dtype = np.uint8 if max([*codes, nodata]) <= 255 else np.uint16

@@ -1,0 +1,34 @@
+"""lslib.viz: RGB composites and label maps whose legend lists only the classes present."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from lslib.data.synthetic import make_scene
+from lslib.viz import plot_label, rgb_composite
+
+
+def test_rgb_composite_stretch_and_nodata() -> None:
+    image, _ = make_scene(height=32, width=32, seed=1)
+    image = image.copy()
+    image[:, 0, 0] = np.nan
+    rgb = rgb_composite(image)
+    assert rgb.shape == (32, 32, 3) and rgb.dtype == np.float32
+    assert rgb.min() >= 0 and rgb.max() <= 1 and rgb.max() > 0.9
+    assert (rgb[0, 0] == 0).all()
+    with pytest.raises(ValueError, match="not in the image"):
+        rgb_composite(image, bands=("red", "green", "B99"))
+
+
+def test_plot_label_legend_lists_present_classes_only() -> None:
+    label = np.array([[10, 10, 80], [80, 0, 50]], dtype=np.uint8)
+    fig, ax = plt.subplots()
+    plot_label(ax, label, "esa_worldcover", title="t")
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert names == ["Tree cover", "Built-up", "Permanent water bodies"]
+    plt.close(fig)
