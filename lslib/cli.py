@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_fetch.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p_fetch.set_defaults(func=_cmd_data_fetch)
 
+    from lslib.cli_las import add_las_parser
+
+    add_las_parser(sub)
+
     demo = sub.add_parser("demo", help="run the main job on the embedded default data")
     demo.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
     demo.add_argument("--sites", nargs="*", default=None, help="TerraMesh site ids (default: all five)")
@@ -95,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (KeyError, ValueError, FileNotFoundError, PermissionError) as exc:
+    except (KeyError, ValueError, OSError, ImportError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"lslib: error: {msg}", file=sys.stderr)
         return 2

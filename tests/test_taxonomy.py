@@ -65,6 +65,9 @@ def test_products_listed() -> None:
         "worldcereal",
         "s2_scl",
         "globeland30_slovenia",
+        "lcmap",
+        "nrcan_landcover",
+        "usda_cdl",
     ]
     sizes = {k: len(get_taxonomy(k)) for k in KEYS}
     assert sizes == {
@@ -83,6 +86,9 @@ def test_products_listed() -> None:
         "worldcereal": 4,
         "s2_scl": 11,
         "globeland30_slovenia": 10,
+        "lcmap": 8,
+        "nrcan_landcover": 15,
+        "usda_cdl": 133,
     }
 
 
@@ -319,6 +325,94 @@ def test_worldcereal_sample_codes() -> None:
     hist = class_histogram(labels, wcl)  # np.unique: 11: 1249 + 96 + 31 + 25, 13: 835, 60: 107, 99: 1753
     assert hist == {"Temporary crops": 1401, "Grassland": 835, "Built-up": 107, "Non-cropland": 1753}
     assert crosswalk(wcl, "esa_worldcover")[11] == (40,)
+
+
+def test_lcmap_primary_cover() -> None:
+    lcmap = get_taxonomy("lcmap")
+    assert len(lcmap) == 8 and lcmap.codes == tuple(range(1, 9)) and lcmap.nodata == 0
+    assert lcmap.names == (
+        "Developed",
+        "Cropland",
+        "Grass/Shrub",
+        "Tree Cover",
+        "Water",
+        "Wetland",
+        "Ice and Snow",
+        "Barren",
+    )
+    assert lcmap.gsd_m == 30.0 and "public domain" in lcmap.licence
+    assert lcmap.by_name("snow/ice").code == 7 and lcmap.by_name("wetlands").code == 6  # STAC spellings
+    to_wc = crosswalk(lcmap, "esa_worldcover")
+    assert to_wc[3] in ((30, 20), (20, 30))  # grass/shrub -> grassland + shrubland
+    assert (to_wc[1], to_wc[2], to_wc[4], to_wc[5], to_wc[6], to_wc[7], to_wc[8]) == (
+        (50,),
+        (40,),
+        (10,),
+        (80,),
+        (90,),
+        (70,),
+        (60,),
+    )
+    assert to_wc[0] == (0,)
+    labels = np.array([[0, 1, 2, 3], [4, 5, 6, 8]], dtype=np.uint8)
+    wc = remap(labels, lcmap, "esa_worldcover", ambiguous="first")
+    np.testing.assert_array_equal(wc, [[0, 50, 40, 30], [10, 80, 90, 60]])
+
+
+def test_nrcan_landcover_uses_the_nalcms_subset() -> None:
+    nrcan = get_taxonomy("nrcan_landcover")
+    assert nrcan.codes == (1, 2, 5, 6, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
+    assert not {3, 4, 7, 9} & set(nrcan.codes)  # tropical NALCMS classes do not occur in Canada
+    assert nrcan.nodata == 0 and nrcan.gsd_m == 30.0 and "Open Government Licence" in nrcan.licence
+    assert nrcan.by_code(1).name == "Temperate or sub-polar needleleaf forest" and nrcan.by_code(1).color == "#033e00"
+    assert nrcan.by_code(18).name == "Water" and nrcan.by_code(18).color == "#4c73a1"
+    assert nrcan.by_code(19).color == "#fff7fe" and nrcan.by_name("urban and built-up").code == 17
+    to_wc = crosswalk(nrcan, "esa_worldcover")
+    assert to_wc[18] == (80,)
+    assert all(to_wc[c] == (10,) for c in (1, 2, 5, 6))  # every forest class -> tree cover
+    assert to_wc[15] == (40,) and to_wc[17] == (50,) and to_wc[12][0] == 100  # grass tundra -> moss and lichen
+
+
+def test_usda_cdl_legend_and_crosswalk() -> None:
+    cdl = get_taxonomy("usda_cdl")
+    assert cdl.nodata == 0 and cdl.gsd_m == 30.0 and 0 not in cdl and 62 not in cdl
+    expected = {
+        1: "Corn",
+        5: "Soybeans",
+        24: "Winter Wheat",
+        26: "Dbl Crop WinWht/Soybeans",
+        111: "Open Water",
+        142: "Evergreen Forest",
+        176: "Grass/Pasture",
+        195: "Herbaceous Wetlands",
+        254: "Dbl Crop Barley/Soybeans",
+    }
+    assert {code: cdl.by_code(code).name for code in expected} == expected
+    assert cdl.by_code(1).color == "#ffd400" and cdl.by_code(5).color == "#267300"
+    assert cdl.by_code(24).color == "#a87000" and cdl.by_code(176).color == "#e9ffbe"
+    assert cdl.by_name("maize").code == 1 and cdl.by_name("grassland/pasture").code == 176
+    codes = set(cdl.codes)
+    assert {*range(1, 7), *range(21, 40), *range(41, 62), 204, 205, *range(225, 251)} <= codes | {40}
+    assert set(range(121, 125)) | {81, 82, 83, 87, 88, 92, 111, 112, 131, 141, 142, 143, 152, 190} <= codes
+    assert max(codes) == 254 and {7, 8, 9, 40, 73, 251, 252, 253, 255}.isdisjoint(codes)
+    legacy = [c.code for c in cdl.classes if c.note.startswith("legacy")]
+    assert legacy == [63, 64, 65, 81, 82, 83, 87, 88]
+    crops = [c.code for c in cdl.classes if c.hub[0] == "crops"]  # 133 classes less 23 non-crop ones
+    assert len(crops) == 110 and all(c in crops for c in (1, 26, 61, 69, 75, 225, 254))
+    to_wc = crosswalk(cdl, "esa_worldcover")
+    assert to_wc[1] == (40,) and to_wc[142] == (10,) and to_wc[111] == (80,)
+    assert to_wc[176] == (30,) and to_wc[152] == (20,) and to_wc[131] == (60,) and to_wc[112] == (70,)
+    assert to_wc[195] == (90,) and to_wc[124] == (50,) and to_wc[81] == ()  # clouds have no counterpart
+    assert all(to_wc[c] == (40,) for c in crops if c != 61)  # fallow 61 -> cropland or bare
+    # crosswalks into the CDL rank the current codes before aquaculture and the legacy codes
+    from_wc = crosswalk("esa_worldcover", cdl)
+    assert from_wc[80] == (111, 92, 83) and from_wc[10][0] == 141 and from_wc[20] == (152, 64)
+    assert crosswalk("nlcd", cdl)[81] == (176,) and crosswalk("nlcd", cdl)[12] == (112,)
+    fields = np.array([[1, 5, 24], [176, 142, 111], [0, 81, 61]], dtype=np.uint8)
+    wc = remap(fields, cdl, "esa_worldcover", ambiguous="first")
+    np.testing.assert_array_equal(wc, [[40, 40, 40], [30, 10, 80], [0, 0, 40]])
+    hist = class_histogram(fields, cdl)
+    assert hist["Corn"] == hist["Soybeans"] == hist["Clouds/No Data"] == 1 and sum(hist.values()) == 8
 
 
 def test_rasterio_writes_the_colormap(tmp_path: Path) -> None:

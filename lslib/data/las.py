@@ -1,0 +1,371 @@
+"""LAS builder: cut image + weak-label chips at sampled points, from any STAC API, in parallel.
+
+For each point of a subset (:mod:`lslib.data.recipes`):
+
+1. search the imagery collection (pystac-client) for items covering the chip in the recipe's time
+   window, keep those under the cloud limit, take the lowest-cloud one (ties: nearest to the window's
+   middle, so near the label product's year);
+2. load the chip with odc-stac on a grid snapped to the item's own pixel grid (``chip.crs: native``)
+   or the point's UTM zone, convert DN to physical units, mask nodata and clouds (SCL classes or
+   Landsat QA bits);
+3. search the label product, load it onto the same grid (nearest, or mode for finer products), so a
+   product on another grid (NLCD 2011 vs Landsat) is reprojected;
+4. apply the quality filters, then write the chip atomically (:mod:`lslib.data.chips`) or a
+   rejection record with its reason.
+
+The same code runs against Planetary Computer or the loopback STAC API over the sample mirror.
+Points already written or rejected are skipped, so a killed build resumes where it stopped and a
+finished build does nothing. Chips are built in parallel with Dask (:func:`build_las`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import traceback
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor, also in Dask workers)
+import xarray as xr
+
+from lslib.data.chips import FAILED, REJECTED, chip_path, write_chip, write_record
+from lslib.data.recipes import Recipe
+
+
+class Rejected(Exception):
+    """A chip that fails a quality filter or that the products cannot provide (a final outcome)."""
+
+    def __init__(self, reason: str, detail: str = "", **values: Any) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail, self.values = reason, detail, values
+
+
+class StacUnreachableError(ConnectionError):
+    """The STAC API cannot be opened (offline, wrong URL, server not started)."""
+
+
+# --- STAC access -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _client(url: str, sign: str | None) -> Any:
+    import pystac_client
+
+    modifier = None
+    if sign == "planetary_computer":
+        try:
+            import planetary_computer
+        except ImportError as exc:
+            raise ImportError(
+                "this recipe reads Planetary Computer assets, which need signed URLs: "
+                "pip install planetary-computer"
+            ) from exc
+        modifier = planetary_computer.sign_inplace
+    elif sign:
+        raise ValueError(f"unknown signing method {sign!r}; use 'planetary_computer' or leave it empty")
+    try:
+        return pystac_client.Client.open(url, modifier=modifier)
+    except Exception as exc:
+        raise StacUnreachableError(
+            f"cannot open the STAC API at {url}: {exc}. Offline? Build LAS-mini from the mirror with "
+            "`lslib las build --subset mini-...` (it starts the loopback API) or `lslib las serve-local`."
+        ) from exc
+
+
+def check_stac(url: str, sign: str | None = None) -> None:
+    """Raise :class:`StacUnreachableError` with what to do if the API cannot be opened."""
+    _client(url, sign)
+
+
+def _interval_mid(interval: str | None) -> float | None:
+    if not interval or "/" not in interval:
+        return None
+    start, end = (datetime.fromisoformat(p[:10]).timestamp() for p in interval.split("/"))
+    return (start + end) / 2
+
+
+def _search(recipe: Recipe, url: str, collection: str, chip_poly: Any, interval: str | None,
+            max_cloud: float | None) -> list[Any]:
+    """Items of ``collection`` covering the whole chip, best first (cloud, then time to mid-window)."""
+    from shapely.geometry import shape
+
+    client = _client(url, recipe.sign)
+    kwargs: dict[str, Any] = {"collections": [collection], "intersects": chip_poly.__geo_interface__,
+                              "max_items": 200}
+    if interval:
+        kwargs["datetime"] = interval
+    items = list(client.search(**kwargs).items())
+    mid = _interval_mid(interval)
+    ranked = []
+    for item in items:
+        cloud = item.properties.get("eo:cloud_cover")
+        if max_cloud is not None and cloud is not None and float(cloud) > max_cloud:
+            continue
+        if item.geometry is None or not shape(item.geometry).buffer(1e-9).contains(chip_poly):
+            continue
+        when = item.datetime or item.common_metadata.start_datetime
+        dt = abs(when.timestamp() - mid) if (mid is not None and when is not None) else 0.0
+        ranked.append((float(cloud) if cloud is not None else 0.0, dt, item.id, item))
+    return [r[-1] for r in sorted(ranked, key=lambda r: r[:3])]
+
+
+# --- chip geometry -----------------------------------------------------------------------------
+
+
+def _item_grid(item: Any, band: str) -> tuple[Any, Any]:
+    """(CRS, affine) of the asset behind odc-stac band ``band`` (``asset`` or ``asset.N``)."""
+    from affine import Affine
+    from odc.geo import CRS
+
+    asset = item.assets.get(band.split(".")[0])
+    if asset is None:
+        raise Rejected("missing band", f"item {item.id} has no asset {band.split('.')[0]!r} "
+                       f"(it has {sorted(item.assets)})")
+    props = {**item.properties, **asset.extra_fields}
+    code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
+    transform = props.get("proj:transform")
+    if code is None or transform is None:
+        raise Rejected("no projection metadata", f"item {item.id} asset {band!r} lacks proj:epsg/proj:transform")
+    return CRS(code), Affine(*transform[:6])
+
+
+def chip_geobox(recipe: Recipe, item: Any, lon: float, lat: float) -> Any:
+    """The chip's :class:`odc.geo.geobox.GeoBox`: ``size`` x ``size`` pixels of ``gsd`` metres
+    centred on the point, snapped to the item's pixel grid (``native``) or in its UTM zone."""
+    from affine import Affine
+    from odc.geo import CRS
+    from odc.geo.geobox import GeoBox
+    from pyproj import Transformer
+
+    size, gsd = recipe.chip.size, float(recipe.chip.gsd)
+    first_band = next(iter(recipe.image.bands.values()))
+    if recipe.chip.crs == "native":
+        crs, native = _item_grid(item, first_band)
+        x_origin, y_origin = native.c, native.f
+    else:
+        zone = int((lon + 180) // 6) + 1
+        crs = CRS(f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}")
+        x_origin = y_origin = 0.0
+    x, y = Transformer.from_crs("EPSG:4326", crs.to_wkt(), always_xy=True).transform(lon, lat)
+    col0 = math.floor((x - x_origin) / gsd - size / 2 + 0.5)
+    row0 = math.floor((y_origin - y) / gsd - size / 2 + 0.5)
+    return GeoBox((size, size), Affine(gsd, 0.0, x_origin + col0 * gsd, 0.0, -gsd, y_origin - row0 * gsd), crs)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def _load(item: Any, bands: Sequence[str], geobox: Any, resampling: str) -> xr.Dataset:
+    import odc.stac
+
+    missing = [b for b in bands if b.split(".")[0] not in item.assets]
+    if missing:
+        raise Rejected("missing band", f"item {item.id} has no asset for {missing} (it has {sorted(item.assets)})")
+    ds = odc.stac.load([item], bands=list(bands), geobox=geobox, resampling=resampling, chunks=None)
+    return ds.isel(time=0)
+
+
+def _s2_offset(item: Any) -> float:
+    baseline = item.properties.get("s2:processing_baseline")
+    try:
+        return 0.1 if baseline is not None and float(baseline) >= 4.0 else 0.0
+    except ValueError:
+        return 0.0
+
+
+def load_image(recipe: Recipe, item: Any, geobox: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image chip in physical units plus masks.
+
+    Returns:
+        (image (C, H, W) float32 with NaN nodata, nodata mask (H, W) bool, cloud mask (H, W) bool).
+    """
+    spec = recipe.image
+    ds = _load(item, list(spec.bands.values()), geobox, spec.resampling)
+    offset = spec.offset - (_s2_offset(item) if spec.s2_baseline_offset else 0.0)
+    layers, nodata = [], np.zeros(geobox.shape, dtype=bool)
+    for stac_band in spec.bands.values():
+        da = ds[stac_band]
+        raw = da.values
+        invalid = ~np.isfinite(raw) if raw.dtype.kind == "f" else np.zeros(raw.shape, dtype=bool)
+        for nd in {spec.nodata, da.attrs.get("nodata")} - {None}:
+            if not (isinstance(nd, float) and math.isnan(nd)):
+                invalid |= raw == nd
+        values = raw.astype(np.float32) * np.float32(spec.scale) + np.float32(offset)
+        if spec.to_db:
+            values = (10.0 * np.log10(np.clip(values, 1e-6, None))).astype(np.float32)
+        values[invalid] = np.nan
+        nodata |= invalid
+        layers.append(values)
+    image = np.stack(layers)
+    cloud = np.zeros(geobox.shape, dtype=bool)
+    if spec.mask is not None:
+        m = _load(item, [spec.mask.band], geobox, "nearest")[spec.mask.band].values.astype(np.int64)
+        if spec.mask.kind == "classes":
+            cloud = np.isin(m, spec.mask.invalid)
+            nodata |= np.isin(m, spec.mask.nodata)
+        else:
+            cloud = np.zeros(m.shape, dtype=bool)
+            for bit in spec.mask.invalid:
+                cloud |= (m >> bit) & 1 == 1
+        image[:, cloud | nodata] = np.nan
+    return image, nodata, cloud & ~nodata
+
+
+def load_label(recipe: Recipe, item: Any, geobox: Any) -> np.ndarray:
+    """Label chip (H, W) in the product's codes on the chip grid; nodata = the taxonomy's nodata."""
+    from lslib.taxonomy import get_taxonomy
+
+    spec = recipe.label
+    tax = get_taxonomy(spec.taxonomy)
+    da = _load(item, [spec.band], geobox, spec.resampling)[spec.band]
+    raw = da.values
+    fill = tax.nodata if tax.nodata is not None else 0
+    asset_nodata = da.attrs.get("nodata")
+    out = np.where(np.isfinite(raw), raw, fill) if raw.dtype.kind == "f" else raw.copy()
+    if asset_nodata is not None and not (isinstance(asset_nodata, float) and math.isnan(asset_nodata)):
+        out[raw == asset_nodata] = fill
+    out = out.astype(np.int64)
+    out[~np.isin(out, [*tax.codes, fill])] = fill  # codes outside the taxonomy are not labels
+    dtype = np.uint8 if max(*tax.codes, fill) <= 255 else np.uint16
+    return out.astype(dtype)
+
+
+# --- one chip ----------------------------------------------------------------------------------
+
+
+def _keeps_single_class(point_id: str, quota: float) -> bool:
+    """Deterministic quota draw: the same points keep single-class chips in any run order."""
+    h = int(hashlib.sha256(point_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return h < quota
+
+
+def _when(item: Any) -> str | None:
+    when = item.datetime or item.common_metadata.start_datetime
+    return when.isoformat() if when is not None else None
+
+
+def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
+    """Build one chip dataset (no writing). Raises :class:`Rejected` with the reason otherwise."""
+    from lslib.data.bands import band_info
+    from lslib.taxonomy import get_taxonomy
+
+    lon, lat, pid = float(point["lon"]), float(point["lat"]), str(point["point_id"])
+    q = recipe.quality
+    # a first geobox from any candidate item gives the chip polygon used to search both products
+    from shapely.geometry import Point
+
+    probe = _search(recipe, url, recipe.image.collection, Point(lon, lat).buffer(1e-7), recipe.image.datetime,
+                    recipe.image.max_cloud)
+    if not probe:
+        raise Rejected("no image", f"no {recipe.image.collection} item covers ({lon:.5f}, {lat:.5f}) "
+                       f"in {recipe.image.datetime} under {recipe.image.max_cloud}% cloud")
+    geobox = chip_geobox(recipe, probe[0], lon, lat)
+    chip_poly = _wgs84_polygon(geobox)
+    items = [i for i in probe if _shape(i).contains(chip_poly)]
+    if not items:
+        raise Rejected("image does not cover the chip", f"{len(probe)} item(s) touch the point, none the whole chip")
+    item = items[0]
+    image, nodata, cloud = load_image(recipe, item, geobox)
+    nodata_frac, cloud_frac = float(nodata.mean()), float(cloud.mean())
+    if nodata_frac > q.max_nodata_fraction:
+        raise Rejected("nodata", f"{nodata_frac:.1%} of the chip has no data (limit {q.max_nodata_fraction:.0%})",
+                       nodata_fraction=nodata_frac)
+    if cloud_frac > q.max_cloud_fraction:
+        raise Rejected("cloud", f"{cloud_frac:.1%} cloud/shadow (limit {q.max_cloud_fraction:.0%})",
+                       cloud_fraction=cloud_frac)
+    if recipe.label.same_item:
+        label_item = item
+    else:
+        found = _search(recipe, url, recipe.label.collection, chip_poly, recipe.label.datetime, None)
+        if not found:
+            raise Rejected("label does not cover the chip", f"no {recipe.label.collection} item covers the chip")
+        label_item = found[0]
+    label = load_label(recipe, label_item, geobox)
+    tax = get_taxonomy(recipe.label.taxonomy)
+    fill = tax.nodata if tax.nodata is not None else 0
+    labelled = label != fill
+    labelled_frac = float(labelled.mean())
+    if labelled_frac < q.min_labelled_fraction:
+        raise Rejected("label coverage", f"{labelled_frac:.1%} labelled (minimum {q.min_labelled_fraction:.0%})",
+                       labelled_fraction=labelled_frac)
+    codes, counts = np.unique(label[labelled], return_counts=True)
+    if len(codes) == 1 and not _keeps_single_class(pid, q.single_class_quota):
+        raise Rejected("single class", f"only {tax.by_code(int(codes[0])).name!r}; beyond the "
+                       f"{q.single_class_quota:.0%} quota of single-class chips")
+    names = list(recipe.image.bands)
+    aff, (h, w) = geobox.affine, geobox.shape
+    coords = {"x": aff.c + (np.arange(w) + 0.5) * aff.a, "y": aff.f + (np.arange(h) + 0.5) * aff.e}
+    ds = xr.Dataset(
+        {
+            "image": (("band", "y", "x"), image),
+            "label": (("y", "x"), label, {"nodata": int(fill), "taxonomy": tax.key}),
+        },
+        coords={**coords, "band": names,
+                "wavelength": ("band", [band_info(recipe.image.sensor, b).wavelength_um for b in names])},
+    )
+    ds["wavelength"].attrs["units"] = "µm"
+    ds = ds.rio.write_crs(geobox.crs.to_wkt()).rio.write_transform(aff)
+    ds.attrs = {
+        "subset": recipe.name, "point_id": pid, "lon": lon, "lat": lat, "crs": geobox.crs.to_wkt(),
+        "transform": list(geobox.affine)[:6], "gsd": float(recipe.chip.gsd), "sensor": recipe.image.sensor,
+        "taxonomy": tax.key, "bbox_wgs84": list(chip_poly.bounds),
+        "classes": json.dumps({str(c.code): {"name": c.name, "description": c.description} for c in tax.classes}),
+        "class_counts": json.dumps({str(int(c)): int(n) for c, n in zip(codes, counts, strict=True)}),
+        "image_item": item.id, "image_collection": recipe.image.collection, "image_datetime": _when(item) or "",
+        "label_item": label_item.id, "label_collection": recipe.label.collection,
+        "label_datetime": _when(label_item) or "", "nodata_fraction": nodata_frac, "cloud_fraction": cloud_frac,
+        "labelled_fraction": labelled_frac, "licence": recipe.licence, "attribution": recipe.attribution,
+        "stratum": str(point.get("stratum", "")),
+    }
+    return ds
+
+
+def _shape(item: Any) -> Any:
+    from shapely.geometry import shape
+
+    return shape(item.geometry).buffer(1e-9)
+
+
+def _wgs84_polygon(geobox: Any) -> Any:
+    from shapely.geometry import shape
+
+    return shape(geobox.extent.to_crs("EPSG:4326").json)
+
+
+def build_chip(recipe: Recipe, point: dict[str, Any], *, url: str, root: str | Path) -> dict[str, Any]:
+    """Build and store the chip of one point; returns ``{point_id, status, reason, detail, seconds}``.
+
+    Status ``written`` and ``rejected`` are final (recorded on disk); ``failed`` (an error such as a
+    network failure or a corrupt file) is recorded and retried by the next run.
+    """
+    t0 = time.perf_counter()
+    pid = str(point["point_id"])
+    out: dict[str, Any] = {"point_id": pid, "subset": recipe.name, "reason": "", "detail": ""}
+    try:
+        ds = make_chip(recipe, point, url)
+        write_chip(ds, chip_path(Path(root), recipe.name, pid))
+        (Path(root) / recipe.name / FAILED / f"{pid}.json").unlink(missing_ok=True)
+        out["status"] = "written"
+    except Rejected as rej:
+        out.update(status="rejected", reason=rej.reason, detail=rej.detail, **rej.values)
+        write_record(Path(root), recipe.name, pid, REJECTED, {**out, "lon": point["lon"], "lat": point["lat"]})
+    except FileExistsError:
+        out["status"] = "written"  # built by a concurrent or earlier run
+    except Exception as exc:  # recorded and retried: the build never stops on one bad chip
+        out.update(status="failed", reason=type(exc).__name__, detail=str(exc)[:500],
+                   trace=traceback.format_exc(limit=3)[-1500:])
+        write_record(Path(root), recipe.name, pid, FAILED, {**out, "lon": point["lon"], "lat": point["lat"]})
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def build_point(point: dict[str, Any], *, recipe: Recipe, url: str, root: str) -> dict[str, Any]:
+    """:func:`build_chip` with the point first, for ``dask.distributed.Client.map``."""
+    return build_chip(recipe, point, url=url, root=root)

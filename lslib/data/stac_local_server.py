@@ -1,0 +1,227 @@
+"""The ``rustac serve`` process behind :func:`lslib.data.stac_local.serve_local`.
+
+``rustac`` (PyPI package ``rustac``) is a STAC toolbox whose CLI serves collection and item JSON
+files as an in-memory STAC API. :func:`serve_local` starts it on loopback, waits until
+``GET /collections`` lists every collection, and returns a :class:`LocalStacServer` that stops it.
+Every started server is also stopped at interpreter exit (``atexit``), so none is left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["Catalog", "LocalStacServer", "serve_local"]
+
+#: ``{collection id: (collection JSON path, items JSON path)}`` as written by ``build_local_catalog``.
+Catalog = dict[str, tuple[Path, Path]]
+
+#: Servers started and not yet stopped (strong references: stopped at interpreter exit even if dropped).
+_LIVE: set[LocalStacServer] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_LIVE):
+        server.stop()
+
+
+def _rustac_executable() -> str:
+    """``rustac`` next to the running Python (the venv's bin/) first, then on PATH."""
+    here = Path(sys.executable).parent
+    for name in ("rustac", "rustac.exe"):
+        if (here / name).is_file() and os.access(here / name, os.X_OK):
+            return str(here / name)
+    found = shutil.which("rustac")
+    if found:
+        return found
+    raise FileNotFoundError(
+        f"the `rustac` command is not installed (looked in {here} and on PATH). It serves the local STAC "
+        "API: `pip install rustac` (PyPI package 'rustac') in this environment."
+    )
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class LocalStacServer:
+    """A running ``rustac serve`` process. Use as a context manager, or call :meth:`stop`.
+
+    Attributes:
+        url: API root, e.g. ``"http://127.0.0.1:54321"`` (no trailing slash).
+        collections: the collection ids it serves.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path, collections: Sequence[str]) -> None:
+        self._process = process
+        self.url = url
+        self._log = log
+        self.collections = tuple(collections)
+        _LIVE.add(self)
+
+    @property
+    def pid(self) -> int:
+        """Process id of the server."""
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._process.poll() is None
+
+    def log_text(self) -> str:
+        """What the server wrote to stdout/stderr so far (empty after :meth:`stop`)."""
+        try:
+            return self._log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until the server ends (e.g. a foreground CLI server stopped by Ctrl-C); its exit code.
+
+        Ctrl-C (KeyboardInterrupt) stops the server before re-raising.
+        """
+        try:
+            return self._process.wait(timeout)
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after ``timeout`` seconds); idempotent."""
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout)
+        self._log.unlink(missing_ok=True)
+        _LIVE.discard(self)
+
+    def __enter__(self) -> LocalStacServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"LocalStacServer(url={self.url!r}, pid={self.pid}, {state}, {len(self.collections)} collections)"
+
+
+def _listed_collections(url: str) -> set[str]:
+    with urllib.request.urlopen(f"{url}/collections", timeout=1) as resp:
+        doc = json.loads(resp.read())
+    return {str(c.get("id")) for c in doc.get("collections", [])}
+
+
+def _catalog_files(catalog: Catalog | Path) -> Catalog:
+    if isinstance(catalog, dict):
+        return catalog
+    folder = Path(catalog)
+    found = {p.name.removesuffix(".collection.json"): p for p in sorted(folder.glob("*.collection.json"))}
+    out = {cid: (p, folder / f"{cid}.items.json") for cid, p in found.items()}
+    if not out:
+        raise FileNotFoundError(f"no *.collection.json in {folder}; run build_local_catalog({str(folder)!r}) first")
+    return out
+
+
+def serve_local(
+    catalog: Catalog | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout: float = 30,
+) -> LocalStacServer:
+    """Serve a catalog with ``rustac serve`` (in-memory backend) and wait until it answers.
+
+    Args:
+        catalog: the mapping returned by :func:`build_local_catalog`, or its folder.
+        host: interface to bind (loopback by default).
+        port: TCP port; None picks a free one.
+        timeout: seconds to wait for ``GET /collections`` to list every collection.
+
+    Returns:
+        The running server; ``server.url`` is the API root for ``pystac_client.Client.open``.
+
+    Raises:
+        FileNotFoundError: ``rustac`` is not installed, or a catalog file is missing.
+        RuntimeError: the server exited or did not list all collections within ``timeout``
+            seconds (it is killed; the message holds its output).
+    """
+    files = _catalog_files(catalog)
+    args: list[str] = []
+    for cid, (col, items) in files.items():
+        for p in (col, items):
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"catalog file of {cid} missing: {p}; rebuild with build_local_catalog")
+        args += [str(Path(col).absolute()), str(Path(items).absolute())]
+    exe = _rustac_executable()
+    attempts = 3 if port is None else 1  # a picked free port can be taken before rustac binds it
+    for attempt in range(attempts):
+        server = _start(exe, host, _free_port(host) if port is None else int(port), args, list(files))
+        try:
+            return _await_ready(server, set(files), timeout)
+        except _EarlyExit as exc:
+            if attempt == attempts - 1 or "in use" not in str(exc).lower():
+                raise RuntimeError(str(exc)) from None
+    raise AssertionError("unreachable")
+
+
+class _EarlyExit(RuntimeError):
+    """The server process ended before it served the catalog."""
+
+
+def _start(exe: str, host: str, port: int, args: Sequence[str], collections: Sequence[str]) -> LocalStacServer:
+    fd, log_name = tempfile.mkstemp(prefix="lslib-rustac-", suffix=".log")
+    with os.fdopen(fd, "wb") as log_file:
+        process = subprocess.Popen(
+            [exe, "serve", "--addr", f"{host}:{port}", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    return LocalStacServer(process, f"http://{host}:{port}", Path(log_name), collections)
+
+
+def _await_ready(server: LocalStacServer, wanted: set[str], timeout: float) -> LocalStacServer:
+    """Poll ``GET /collections`` every 0.1 s until it lists ``wanted``; stop the server on failure."""
+    deadline = time.monotonic() + timeout
+    missing = set(wanted)
+    while time.monotonic() < deadline:
+        if not server.running:
+            text = server.log_text()
+            code = server.wait()
+            server.stop()
+            raise _EarlyExit(f"rustac serve exited with code {code} before serving {server.url}:\n{text}")
+        try:
+            missing = wanted - _listed_collections(server.url)
+        except (urllib.error.URLError, OSError, ValueError):
+            missing = set(wanted)
+        if not missing:
+            return server
+        time.sleep(0.1)
+    text = server.log_text()
+    server.stop()
+    raise RuntimeError(
+        f"rustac serve at {server.url} did not list collections {sorted(missing)} within {timeout} s; "
+        f"its output:\n{text}"
+    )
