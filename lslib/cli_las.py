@@ -61,20 +61,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from lslib.data.las_build import build_las
+    from lslib.data.las_build import build_las, dask_client
     from lslib.data.las_report import las_report
     from lslib.data.recipes import list_recipes, load_recipe
 
     names = args.subset or [n for n in list_recipes() if n.startswith("mini-")]
     recipes = [load_recipe(s) for s in names]
-    with _stac_for(list(recipes), args.stac_url, args.quiet) as url:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(_stac_for(list(recipes), args.stac_url, args.quiet))
+        client = None
+        if args.workers > 0 or args.scheduler:  # one cluster for all subsets (start-up takes seconds)
+            client = stack.enter_context(dask_client(args.workers, args.scheduler))
         for recipe in recipes:
-            summary = build_las(recipe, args.out, stac_url=url, workers=args.workers, scheduler=args.scheduler,
-                                limit=args.limit, progress=not args.quiet)
+            summary = build_las(
+                recipe, args.out, stac_url=url, workers=args.workers, client=client, limit=args.limit,
+                progress=not args.quiet,
+            )
             print(summary)
     report = las_report(args.out)
-    print(f"report: {Path(args.out).resolve() / 'report.md'} ({sum(r['written'] for r in report['subsets'].values())} "
-          "chips in total)")
+    print(
+        f"report: {Path(args.out).resolve() / 'report.md'} ({sum(r['written'] for r in report['subsets'].values())} "
+        "chips in total)"
+    )
     return 0
 
 
@@ -92,8 +100,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for name in list_recipes():
         r = load_recipe(name)
         where = "loopback (mirror)" if r.is_local else r.stac_url
-        print(f"{name:28s} {r.image.collection} + {r.label.collection} [{r.label.taxonomy}], "
-              f"{r.chip.size}px @ {r.chip.gsd:g} m — {where}")
+        print(
+            f"{name:28s} {r.image.collection} + {r.label.collection} [{r.label.taxonomy}], "
+            f"{r.chip.size}px @ {r.chip.gsd:g} m — {where}"
+        )
     return 0
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -11,17 +15,18 @@ import numpy as np
 import pytest
 import shapely
 import xarray as xr
-from global_land_mask import globe
 from pyproj import Transformer
 
 from lslib.data.sampling import (
     biome_strata,
+    is_land,
     read_points,
     sample_global,
     sample_in_footprints,
     sample_in_label,
     write_points,
 )
+from lslib.data.sampling_landmask import land_mask
 from lslib.data.sampling_strata import land_mask_grid, zone_index
 
 CONUS = (-125.0, 24.0, -66.5, 49.5)
@@ -100,6 +105,115 @@ def test_land_mask_grid_world_is_quarter_degree() -> None:
     land, extent = land_mask_grid()
     assert land.shape == (720, 1440) and extent == (-180.0, 180.0, -90.0, 90.0)
     assert 0.25 < land.mean() < 0.35  # land is ~29 % of the cells of a plate carrée grid
+    # north up, west left: the pixel sampled for each map cell is the GLOBE pixel at its top-left corner
+    lat = 90.0 - (np.arange(720) * 30 + 0.5) / 120
+    lon = -180.0 + (np.arange(1440) * 30 + 0.5) / 120
+    np.testing.assert_array_equal(land, is_land(lat[:, None], lon[None, :]))
+    zoom, (west, east, south, north) = land_mask_grid((8.0, 54.0, 13.0, 58.0))  # Denmark: 1 km pixels
+    assert zoom.shape == (480, 600) and (west, east, south, north) == (8.0, 13.0, 54.0, 58.0)
+    np.testing.assert_array_equal(zoom, is_land(58.0 - (np.arange(480) + 0.5)[:, None] / 120,
+                                                8.0 + (np.arange(600) + 0.5)[None, :] / 120))  # fmt: skip
+
+
+# --- the GLOBE land mask, without global_land_mask.globe ---------------------------------------------------------
+
+# Run in a child process: importing global_land_mask.globe holds ~1 GB for the life of the process.
+_AGREEMENT = """
+import json, sys
+import numpy as np
+from lslib.data.sampling import is_land
+is_land(0.0, 0.0)
+imported = sorted(m for m in sys.modules if m.startswith("global_land_mask"))
+from global_land_mask import globe
+rng = np.random.default_rng(0)
+n = 20_000
+lat = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))  # uniform on the sphere
+lon = rng.uniform(-180, 180, n)
+random = float((is_land(lat, lon) == globe.is_land(lat, lon)).mean())
+# coasts (Denmark, 0.0125 deg), grid lines (multiples of 1/120 deg), the grid's edges, and their combinations
+lat2, lon2 = np.meshgrid(np.linspace(54, 58, 321), np.linspace(8, 13, 401), indexing="ij")
+g_lat = np.clip(rng.integers(-10800, 10801, n) / 120, -90, 90)
+g_lon = np.clip(rng.integers(-21600, 21601, n) / 120, -180, 180)
+e_lat = np.array([90, -90, 89.99999, -89.99999, 0.0, globe._lat.min(), globe._lat.max()])
+e_lon = np.array([180, -180, 179.99999, -179.99999, 0.0, globe._lon.min(), globe._lon.max()])
+lat3 = np.concatenate([lat2.ravel(), g_lat, np.repeat(e_lat, len(e_lon))])
+lon3 = np.concatenate([lon2.ravel(), g_lon, np.tile(e_lon, len(e_lat))])
+ours, theirs = is_land(lat3, lon3), globe.is_land(lat3, lon3)
+coast = float((ours == theirs).mean())
+print(json.dumps({"imported": imported, "random": random, "coast_grid_edges": coast, "n": int(lat3.size),
+                  "scalar": [bool(is_land(55.68, 12.52)), bool(globe.is_land(55.68, 12.52))]}))
+"""
+
+
+def test_is_land_equals_global_land_mask_globe() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _AGREEMENT], capture_output=True, text=True, check=True, timeout=300
+    ).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got["imported"] == []  # lslib never imports the package (its import loads the 933 MB array)
+    assert got["random"] == 1.0 and got["coast_grid_edges"] == 1.0  # native resolution: exact, everywhere
+    assert got["scalar"] == [True, True]  # Copenhagen
+
+
+def test_is_land_inputs() -> None:
+    assert is_land(48.85, 2.35).shape == () and bool(is_land(48.85, 2.35))  # Paris; lat first, like globe
+    assert not is_land(0.0, 0.0)
+    assert is_land(np.full((2, 3), 48.85), [2.35, -10.0, -30.0]).tolist() == [[True, False, False]] * 2
+    assert is_land(np.array([90.0, -90.0]), np.array([180.0, -180.0])).tolist() == [False, True]
+    with pytest.raises(ValueError, match="argument order lat, lon"):
+        is_land(149.1, -35.3)  # Canberra as (lon, lat)
+    with pytest.raises(ValueError, match="longitude"):
+        is_land(0.0, 180.5)
+    with pytest.raises(ValueError, match="NaN"):
+        is_land([0.0, np.nan], 0.0)
+    with pytest.raises(ValueError, match="px_per_deg must be one of"):
+        is_land(0.0, 0.0, px_per_deg=50)
+
+
+def test_coarse_land_mask_is_rebuilt_and_keeps_all_land() -> None:
+    native = land_mask()
+    assert native.path.parent.name == "land_mask" and native.path.name.startswith("globe_120ppd_")
+    assert native.packed.shape == (21600, 5400) and native.packed.dtype == np.uint8
+    coarse_path = native.path.with_name(native.path.name.replace("globe_120ppd_", "globe_60ppd_"))
+    coarse_path.write_bytes(native.path.read_bytes()[:1000])  # a truncated file is rebuilt, not trusted
+    coarse = land_mask(60)
+    assert coarse.path == coarse_path and coarse.packed.shape == (10800, 2700)
+    np.testing.assert_array_equal(coarse.cells, native.cells)
+    rng = np.random.default_rng(5)
+    lat, lon = np.degrees(np.arcsin(rng.uniform(-1, 1, 20_000))), rng.uniform(-180, 180, 20_000)
+    fine, rough = is_land(lat, lon), is_land(lat, lon, px_per_deg=60)
+    assert not (fine & ~rough).any()  # "any land": no land lost, some sea along coasts counts as land
+    assert (fine == rough).mean() >= 0.995
+
+
+_RSS = """
+import resource, sys
+from lslib.data.sampling import sample_global
+pts = sample_global(200, seed=0)
+kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+print(len(pts), round(kib / 1024), any(m.startswith("global_land_mask") for m in sys.modules))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="resource.getrusage and /bin/sh are POSIX")
+def test_sample_global_peak_memory_cold_and_warm_cache(tmp_path: Path) -> None:
+    env = {**os.environ, "LSLIB_CACHE_DIR": str(tmp_path)}
+
+    def peak_mb() -> int:
+        # Through a shell that forks (does not exec) Python: a child spawned by pytest itself would inherit
+        # pytest's own resident size in ru_maxrss (Linux keeps the high-water mark across vfork + exec).
+        cmd = ["/bin/sh", "-c", '"$0" -c "$1"; exit $?', sys.executable, _RSS]
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        n, mb, imported = run.stdout.split()
+        assert n == "200" and imported == "False"
+        return int(mb)
+
+    cold = peak_mb()  # builds the packed mask, streaming the npz (was ~1.2 GB with global_land_mask.globe)
+    names = sorted(p.name for p in (tmp_path / "land_mask").iterdir())
+    assert len(names) == 2 and names[0].startswith("globe_120ppd_") and names[1].endswith("_cells.npy")
+    warm = peak_mb()  # memory-maps it
+    assert cold < 600 and warm < 400, (cold, warm)
 
 
 # --- sample_global -----------------------------------------------------------------------------------------------
@@ -126,7 +240,7 @@ def test_global_min_distance_and_land(global_pts: gpd.GeoDataFrame) -> None:
     lon, lat = global_pts["lon"].to_numpy(), global_pts["lat"].to_numpy()
     assert len(global_pts) == 2000
     assert pairwise_haversine_m(lon, lat).min() >= 10_000.0
-    assert globe.is_land(lat, lon).all()
+    assert is_land(lat, lon).all()
     np.testing.assert_array_equal(global_pts.geometry.x, lon)
     np.testing.assert_array_equal(biome_strata(lon, lat), global_pts["stratum"].to_numpy())
 

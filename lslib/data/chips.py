@@ -1,18 +1,21 @@
-"""The LAS chip store: one Zarr group per chip, written atomically, plus a GeoParquet index.
+"""The LAS chip store: one folder of GeoTIFFs per chip, written atomically, plus a GeoParquet index.
 
 Layout of a build folder::
 
     <root>/<subset>/points.parquet          sampled points (lslib.data.sampling)
-    <root>/<subset>/chips/<point_id>.zarr   one chip: image (band, y, x) + label (y, x) + metadata
+    <root>/<subset>/chips/<point_id>/       one chip: image.tif (band, y, x), label.tif (y, x), meta.json
     <root>/<subset>/rejected/<point_id>.json  a point whose chip failed a quality filter (final)
     <root>/<subset>/failed/<point_id>.json    an error (network, corrupt file): retried on the next run
     <root>/index.parquet, report.*          derived: rebuilt from the chips by ``lslib las report``
 
-A chip is an ``xarray.Dataset`` with ``image`` (float32, NaN = nodata; coords ``band``, ``wavelength``
-in µm), ``label`` (integer product codes, ``label.attrs["nodata"]``), the CRS in ``spatial_ref``
-(rioxarray), and attrs: subset, point_id, lon/lat, gsd, taxonomy, the class table (JSON), source item
-ids and dates, licence, attribution, quality fractions. Training reads it with xarray/zarr; GIS users
-open it with GDAL's Zarr driver or ``xarray.open_zarr``.
+A chip is built in memory as an ``xarray.Dataset`` with ``image`` (float32, NaN = nodata; coords
+``band``, ``wavelength`` in µm), ``label`` (integer product codes, ``label.attrs["nodata"]``), CRS and
+transform (rioxarray) and attrs (subset, point_id, lon/lat, gsd, taxonomy, the class table, source
+item ids and dates, licence, attribution, quality fractions). On disk: ``image.tif`` (float32,
+deflate, band descriptions = band names, per-band tag ``wavelength_um``), ``label.tif`` (the
+product's codes with its colour table, so QGIS shows the legend colours) and ``meta.json`` (the
+attrs). GeoTIFFs open in any GIS and read in ~1 ms with rasterio for training; a Zarr per chip was
+measured 8x slower to write (43 ms vs 5 ms per chip) for no gain.
 
 A chip folder appears under its final name only once complete (written to a hidden temporary
 folder, then renamed), so a killed build never leaves a half-written chip behind.
@@ -51,7 +54,7 @@ class Chip:
 
 
 def chip_path(root: Path, subset: str, point_id: str) -> Path:
-    return Path(root) / subset / CHIPS / f"{point_id}.zarr"
+    return Path(root) / subset / CHIPS / point_id
 
 
 def record_path(root: Path, subset: str, point_id: str, kind: str) -> Path:
@@ -72,25 +75,104 @@ def clean_partial(root: Path, subset: str) -> int:
     folder = Path(root) / subset / CHIPS
     removed = 0
     if folder.is_dir():
-        for tmp in folder.glob(".*.tmp-*"):
+        for tmp in folder.glob(".*.tmp-*"):  # a killed build's unfinished chip
             shutil.rmtree(tmp, ignore_errors=True)
             removed += 1
     return removed
 
 
+def _write_tif(
+    path: Path,
+    data: np.ndarray,
+    *,
+    crs: str,
+    transform: list[float],
+    nodata: float | int | None,
+    descriptions: list[str] | None = None,
+    band_tags: list[dict[str, str]] | None = None,
+    tags: dict[str, str] | None = None,
+    colormap: dict[int, tuple[int, int, int, int]] | None = None,
+) -> None:
+    import rasterio
+    from affine import Affine
+
+    count, height, width = data.shape
+    block = 256 if max(height, width) > 256 else None
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": height,
+        "width": width,
+        "count": count,
+        "dtype": str(data.dtype),
+        "crs": crs,
+        "transform": Affine(*transform[:6]),
+        "nodata": nodata,
+        "compress": "deflate",
+        "predictor": 3 if data.dtype.kind == "f" else 2,
+    }
+    if block:
+        profile.update(tiled=True, blockxsize=block, blockysize=block)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        for i in range(count):
+            if descriptions:
+                dst.set_band_description(i + 1, descriptions[i])
+            if band_tags:
+                dst.update_tags(i + 1, **band_tags[i])
+        if tags:
+            dst.update_tags(**tags)
+        if colormap:
+            dst.write_colormap(1, colormap)
+
+
 def write_chip(ds: xr.Dataset, path: Path) -> Path:
-    """Write a chip dataset to ``path`` (a ``.zarr`` folder) atomically.
+    """Write a chip dataset (see the module docstring) to the folder ``path``, atomically.
 
     Raises:
         FileExistsError: ``path`` exists already (chips are never overwritten in place).
     """
+    from lslib.taxonomy import get_taxonomy
+
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"chip {path} exists already; delete it to rebuild it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
     try:
-        ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)  # v2: GDAL, QGIS and all zarr versions read it
+        attrs = dict(ds.attrs)
+        crs, transform = str(attrs["crs"]), list(attrs["transform"])
+        image, label = ds["image"], ds["label"]
+        names = [str(b) for b in image["band"].values]
+        _write_tif(
+            tmp / "image.tif",
+            image.values.astype(np.float32),
+            crs=crs,
+            transform=transform,
+            nodata=float("nan"),
+            descriptions=names,
+            band_tags=[{"wavelength_um": f"{w:.6g}"} for w in image["wavelength"].values],
+            tags={"subset": str(attrs["subset"]), "sensor": str(attrs["sensor"]), "units": "physical"},
+        )
+        tax = get_taxonomy(str(label.attrs["taxonomy"]))
+        lab = label.values[np.newaxis]
+        _write_tif(
+            tmp / "label.tif",
+            lab,
+            crs=crs,
+            transform=transform,
+            nodata=int(label.attrs["nodata"]),
+            descriptions=[tax.key],
+            tags={"taxonomy": tax.key},
+            colormap=tax.colormap() if lab.dtype == np.uint8 else None,
+        )
+        meta = {
+            **attrs,
+            "bands": names,
+            "wavelengths_um": [float(w) for w in image["wavelength"].values],
+            "label_nodata": int(label.attrs["nodata"]),
+        }
+        write_text(tmp / "meta.json", json.dumps(meta, indent=1, default=_json_default))
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -115,28 +197,33 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """The metadata of a chip (fast: no raster is opened)."""
+    meta: dict[str, Any] = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
+    return meta
+
+
 def read_chip(path: Path) -> Chip:
-    """Read a chip written by :func:`write_chip` into memory, with its CRS restored."""
-    import rioxarray  # noqa: F401  (registers .rio)
+    """Read a chip written by :func:`write_chip` into memory as georeferenced DataArrays."""
+    from lslib.data.readers_common import open_raster
 
     path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"no chip at {path}")
-    with xr.open_zarr(path, consolidated=True, decode_coords="all") as ds:
-        ds = ds.load()
-    meta = {k: (json.loads(v) if k in ("classes", "class_counts") else v) for k, v in ds.attrs.items()}
-    crs = ds.rio.crs
-    if crs is None:
-        raise ValueError(f"chip {path} has no CRS (spatial_ref); it was not written by lslib.data.chips")
-    image = ds["image"].rio.write_crs(crs).rio.write_nodata(np.nan, encoded=False)
-    label = ds["label"].rio.write_crs(crs).rio.write_nodata(int(ds["label"].attrs["nodata"]), encoded=False)
-    return Chip(image=image, label=label, meta=meta)
+    if not (path / "meta.json").is_file():
+        raise FileNotFoundError(f"no chip at {path} (expected image.tif, label.tif, meta.json)")
+    meta = read_meta(path)
+    image = open_raster(path / "image.tif").load()  # float32, NaN nodata
+    image = image.assign_coords(band=meta["bands"], wavelength=("band", meta["wavelengths_um"]))
+    image.attrs = {"sensor": meta["sensor"], "gsd": meta["gsd"]}
+    label = open_raster(path / "label.tif").load().isel(band=0, drop=True)
+    label.attrs = {"taxonomy": meta["taxonomy"]}
+    label = label.rio.write_nodata(int(meta["label_nodata"]), encoded=False)
+    return Chip(image=image.rio.write_nodata(np.nan, encoded=False), label=label, meta=meta)
 
 
 def list_chips(root: Path, subset: str | None = None) -> list[Path]:
     """Chip folders under a build root, sorted (one subset or all)."""
     root = Path(root)
-    pattern = f"{subset}/{CHIPS}/*.zarr" if subset else f"*/{CHIPS}/*.zarr"
+    pattern = f"{subset}/{CHIPS}/*" if subset else f"*/{CHIPS}/*"
     return sorted(p for p in root.glob(pattern) if p.is_dir() and not p.name.startswith("."))
 
 

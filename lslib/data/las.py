@@ -21,7 +21,6 @@ finished build does nothing. Chips are built in parallel with Dask (:func:`build
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 import traceback
@@ -64,8 +63,7 @@ def _client(url: str, sign: str | None) -> Any:
             import planetary_computer
         except ImportError as exc:
             raise ImportError(
-                "this recipe reads Planetary Computer assets, which need signed URLs: "
-                "pip install planetary-computer"
+                "this recipe reads Planetary Computer assets, which need signed URLs: pip install planetary-computer"
             ) from exc
         modifier = planetary_computer.sign_inplace
     elif sign:
@@ -91,14 +89,14 @@ def _interval_mid(interval: str | None) -> float | None:
     return (start + end) / 2
 
 
-def _search(recipe: Recipe, url: str, collection: str, chip_poly: Any, interval: str | None,
-            max_cloud: float | None) -> list[Any]:
+def _search(
+    recipe: Recipe, url: str, collection: str, chip_poly: Any, interval: str | None, max_cloud: float | None
+) -> list[Any]:
     """Items of ``collection`` covering the whole chip, best first (cloud, then time to mid-window)."""
     from shapely.geometry import shape
 
     client = _client(url, recipe.sign)
-    kwargs: dict[str, Any] = {"collections": [collection], "intersects": chip_poly.__geo_interface__,
-                              "max_items": 200}
+    kwargs: dict[str, Any] = {"collections": [collection], "intersects": chip_poly.__geo_interface__, "max_items": 200}
     if interval:
         kwargs["datetime"] = interval
     items = list(client.search(**kwargs).items())
@@ -126,8 +124,9 @@ def _item_grid(item: Any, band: str) -> tuple[Any, Any]:
 
     asset = item.assets.get(band.split(".")[0])
     if asset is None:
-        raise Rejected("missing band", f"item {item.id} has no asset {band.split('.')[0]!r} "
-                       f"(it has {sorted(item.assets)})")
+        raise Rejected(
+            "missing band", f"item {item.id} has no asset {band.split('.')[0]!r} (it has {sorted(item.assets)})"
+        )
     props = {**item.properties, **asset.extra_fields}
     code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
     transform = props.get("proj:transform")
@@ -142,7 +141,6 @@ def chip_geobox(recipe: Recipe, item: Any, lon: float, lat: float) -> Any:
     from affine import Affine
     from odc.geo import CRS
     from odc.geo.geobox import GeoBox
-    from pyproj import Transformer
 
     size, gsd = recipe.chip.size, float(recipe.chip.gsd)
     first_band = next(iter(recipe.image.bands.values()))
@@ -153,7 +151,7 @@ def chip_geobox(recipe: Recipe, item: Any, lon: float, lat: float) -> Any:
         zone = int((lon + 180) // 6) + 1
         crs = CRS(f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}")
         x_origin = y_origin = 0.0
-    x, y = Transformer.from_crs("EPSG:4326", crs.to_wkt(), always_xy=True).transform(lon, lat)
+    x, y = _from_wgs84(crs.to_wkt()).transform(lon, lat)
     col0 = math.floor((x - x_origin) / gsd - size / 2 + 0.5)
     row0 = math.floor((y_origin - y) / gsd - size / 2 + 0.5)
     return GeoBox((size, size), Affine(gsd, 0.0, x_origin + col0 * gsd, 0.0, -gsd, y_origin - row0 * gsd), crs)
@@ -162,9 +160,19 @@ def chip_geobox(recipe: Recipe, item: Any, lon: float, lat: float) -> Any:
 # --- loading -----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _configure_gdal() -> None:
+    """Per process: GDAL does not list a file's folder at open (sidecar search), and uses the
+    cloud-friendly defaults of odc-stac for remote assets (no effect on local files)."""
+    import odc.stac
+
+    odc.stac.configure_rio(cloud_defaults=True, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
+
+
 def _load(item: Any, bands: Sequence[str], geobox: Any, resampling: str) -> xr.Dataset:
     import odc.stac
 
+    _configure_gdal()
     missing = [b for b in bands if b.split(".")[0] not in item.assets]
     if missing:
         raise Rejected("missing band", f"item {item.id} has no asset for {missing} (it has {sorted(item.assets)})")
@@ -261,11 +269,20 @@ def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
     # a first geobox from any candidate item gives the chip polygon used to search both products
     from shapely.geometry import Point
 
-    probe = _search(recipe, url, recipe.image.collection, Point(lon, lat).buffer(1e-7), recipe.image.datetime,
-                    recipe.image.max_cloud)
+    probe = _search(
+        recipe,
+        url,
+        recipe.image.collection,
+        Point(lon, lat).buffer(1e-7),
+        recipe.image.datetime,
+        recipe.image.max_cloud,
+    )
     if not probe:
-        raise Rejected("no image", f"no {recipe.image.collection} item covers ({lon:.5f}, {lat:.5f}) "
-                       f"in {recipe.image.datetime} under {recipe.image.max_cloud}% cloud")
+        raise Rejected(
+            "no image",
+            f"no {recipe.image.collection} item covers ({lon:.5f}, {lat:.5f}) "
+            f"in {recipe.image.datetime} under {recipe.image.max_cloud}% cloud",
+        )
     geobox = chip_geobox(recipe, probe[0], lon, lat)
     chip_poly = _wgs84_polygon(geobox)
     items = [i for i in probe if _shape(i).contains(chip_poly)]
@@ -275,11 +292,15 @@ def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
     image, nodata, cloud = load_image(recipe, item, geobox)
     nodata_frac, cloud_frac = float(nodata.mean()), float(cloud.mean())
     if nodata_frac > q.max_nodata_fraction:
-        raise Rejected("nodata", f"{nodata_frac:.1%} of the chip has no data (limit {q.max_nodata_fraction:.0%})",
-                       nodata_fraction=nodata_frac)
+        raise Rejected(
+            "nodata",
+            f"{nodata_frac:.1%} of the chip has no data (limit {q.max_nodata_fraction:.0%})",
+            nodata_fraction=nodata_frac,
+        )
     if cloud_frac > q.max_cloud_fraction:
-        raise Rejected("cloud", f"{cloud_frac:.1%} cloud/shadow (limit {q.max_cloud_fraction:.0%})",
-                       cloud_fraction=cloud_frac)
+        raise Rejected(
+            "cloud", f"{cloud_frac:.1%} cloud/shadow (limit {q.max_cloud_fraction:.0%})", cloud_fraction=cloud_frac
+        )
     if recipe.label.same_item:
         label_item = item
     else:
@@ -293,12 +314,18 @@ def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
     labelled = label != fill
     labelled_frac = float(labelled.mean())
     if labelled_frac < q.min_labelled_fraction:
-        raise Rejected("label coverage", f"{labelled_frac:.1%} labelled (minimum {q.min_labelled_fraction:.0%})",
-                       labelled_fraction=labelled_frac)
+        raise Rejected(
+            "label coverage",
+            f"{labelled_frac:.1%} labelled (minimum {q.min_labelled_fraction:.0%})",
+            labelled_fraction=labelled_frac,
+        )
     codes, counts = np.unique(label[labelled], return_counts=True)
     if len(codes) == 1 and not _keeps_single_class(pid, q.single_class_quota):
-        raise Rejected("single class", f"only {tax.by_code(int(codes[0])).name!r}; beyond the "
-                       f"{q.single_class_quota:.0%} quota of single-class chips")
+        raise Rejected(
+            "single class",
+            f"only {tax.by_code(int(codes[0])).name!r}; beyond the "
+            f"{q.single_class_quota:.0%} quota of single-class chips",
+        )
     names = list(recipe.image.bands)
     aff, (h, w) = geobox.affine, geobox.shape
     coords = {"x": aff.c + (np.arange(w) + 0.5) * aff.a, "y": aff.f + (np.arange(h) + 0.5) * aff.e}
@@ -307,21 +334,38 @@ def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
             "image": (("band", "y", "x"), image),
             "label": (("y", "x"), label, {"nodata": int(fill), "taxonomy": tax.key}),
         },
-        coords={**coords, "band": names,
-                "wavelength": ("band", [band_info(recipe.image.sensor, b).wavelength_um for b in names])},
+        coords={
+            **coords,
+            "band": names,
+            "wavelength": ("band", [band_info(recipe.image.sensor, b).wavelength_um for b in names]),
+        },
     )
     ds["wavelength"].attrs["units"] = "µm"
     ds = ds.rio.write_crs(geobox.crs.to_wkt()).rio.write_transform(aff)
     ds.attrs = {
-        "subset": recipe.name, "point_id": pid, "lon": lon, "lat": lat, "crs": geobox.crs.to_wkt(),
-        "transform": list(geobox.affine)[:6], "gsd": float(recipe.chip.gsd), "sensor": recipe.image.sensor,
-        "taxonomy": tax.key, "bbox_wgs84": list(chip_poly.bounds),
-        "classes": json.dumps({str(c.code): {"name": c.name, "description": c.description} for c in tax.classes}),
-        "class_counts": json.dumps({str(int(c)): int(n) for c, n in zip(codes, counts, strict=True)}),
-        "image_item": item.id, "image_collection": recipe.image.collection, "image_datetime": _when(item) or "",
-        "label_item": label_item.id, "label_collection": recipe.label.collection,
-        "label_datetime": _when(label_item) or "", "nodata_fraction": nodata_frac, "cloud_fraction": cloud_frac,
-        "labelled_fraction": labelled_frac, "licence": recipe.licence, "attribution": recipe.attribution,
+        "subset": recipe.name,
+        "point_id": pid,
+        "lon": lon,
+        "lat": lat,
+        "crs": geobox.crs.to_wkt(),
+        "transform": list(geobox.affine)[:6],
+        "gsd": float(recipe.chip.gsd),
+        "sensor": recipe.image.sensor,
+        "taxonomy": tax.key,
+        "bbox_wgs84": list(chip_poly.bounds),
+        "classes": {str(c.code): {"name": c.name, "description": c.description} for c in tax.classes},
+        "class_counts": {str(int(c)): int(n) for c, n in zip(codes, counts, strict=True)},
+        "image_item": item.id,
+        "image_collection": recipe.image.collection,
+        "image_datetime": _when(item) or "",
+        "label_item": label_item.id,
+        "label_collection": recipe.label.collection,
+        "label_datetime": _when(label_item) or "",
+        "nodata_fraction": nodata_frac,
+        "cloud_fraction": cloud_frac,
+        "labelled_fraction": labelled_frac,
+        "licence": recipe.licence,
+        "attribution": recipe.attribution,
         "stratum": str(point.get("stratum", "")),
     }
     return ds
@@ -334,9 +378,29 @@ def _shape(item: Any) -> Any:
 
 
 def _wgs84_polygon(geobox: Any) -> Any:
-    from shapely.geometry import shape
+    """The chip's outline in lon/lat (corners and edge midpoints, enough for chip-sized boxes)."""
+    from shapely.geometry import Polygon
 
-    return shape(geobox.extent.to_crs("EPSG:4326").json)
+    (h, w), a = geobox.shape, geobox.affine
+    cols = np.array([0, w / 2, w, w, w, w / 2, 0, 0])
+    rows = np.array([0, 0, 0, h / 2, h, h, h, h / 2])
+    xs, ys = a.c + cols * a.a, a.f + rows * a.e
+    lon, lat = _to_wgs84(geobox.crs.to_wkt()).transform(xs, ys)
+    return Polygon(zip(lon, lat, strict=True))
+
+
+@lru_cache(maxsize=32)
+def _from_wgs84(crs_wkt: str) -> Any:
+    from pyproj import Transformer
+
+    return Transformer.from_crs("EPSG:4326", crs_wkt, always_xy=True)
+
+
+@lru_cache(maxsize=32)
+def _to_wgs84(crs_wkt: str) -> Any:
+    from pyproj import Transformer
+
+    return Transformer.from_crs(crs_wkt, "EPSG:4326", always_xy=True)
 
 
 def build_chip(recipe: Recipe, point: dict[str, Any], *, url: str, root: str | Path) -> dict[str, Any]:
@@ -359,8 +423,12 @@ def build_chip(recipe: Recipe, point: dict[str, Any], *, url: str, root: str | P
     except FileExistsError:
         out["status"] = "written"  # built by a concurrent or earlier run
     except Exception as exc:  # recorded and retried: the build never stops on one bad chip
-        out.update(status="failed", reason=type(exc).__name__, detail=str(exc)[:500],
-                   trace=traceback.format_exc(limit=3)[-1500:])
+        out.update(
+            status="failed",
+            reason=type(exc).__name__,
+            detail=str(exc)[:500],
+            trace=traceback.format_exc(limit=3)[-1500:],
+        )
         write_record(Path(root), recipe.name, pid, FAILED, {**out, "lon": point["lon"], "lat": point["lat"]})
     out["seconds"] = time.perf_counter() - t0
     return out

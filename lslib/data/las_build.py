@@ -9,8 +9,10 @@ cluster on a Pangeo hub, a cluster you started with ``dask scheduler``).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,10 @@ class BuildSummary:
 
     def __str__(self) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "nothing to do"
-        lines = [f"{self.subset}: {self.total_points} points, {self.already_done} done before; this run: {counts} "
-                 f"in {self.seconds:.1f} s ({self.chips_per_second:.1f} points/s)"]
+        lines = [
+            f"{self.subset}: {self.total_points} points, {self.already_done} done before; this run: {counts} "
+            f"in {self.seconds:.1f} s ({self.chips_per_second:.1f} points/s)"
+        ]
         lines += [f"  {k}: {v}" for k, v in sorted(self.reasons.items())]
         return "\n".join(lines)
 
@@ -88,17 +92,24 @@ def sample_subset(recipe: Recipe, *, url: str, n: int | None = None, seed: int |
     n = spec.n if n is None else n
     seed = spec.seed if seed is None else seed
     if spec.strategy == "global":
-        pts = sampling.sample_global(n, seed=seed, min_distance_km=spec.min_distance_km, region=spec.region,
-                                     allocation=spec.allocation)
+        pts = sampling.sample_global(
+            n, seed=seed, min_distance_km=spec.min_distance_km, region=spec.region, allocation=spec.allocation
+        )
     else:
-        items = sorted(_client(url, recipe.sign).search(collections=[recipe.label.collection]).items(),
-                       key=lambda i: i.id)
+        items = sorted(
+            _client(url, recipe.sign).search(collections=[recipe.label.collection]).items(), key=lambda i: i.id
+        )
         if not items:
             raise ValueError(f"no items in {recipe.label.collection} at {url}; cannot sample {recipe.name}")
         if spec.strategy == "footprints":
             margin = recipe.chip.size * recipe.chip.gsd / 2
-            pts = sampling.sample_in_footprints([_item_shape(i) for i in items], n, seed=seed,
-                                                min_distance_m=spec.min_distance_km * 1000, margin_m=margin)
+            pts = sampling.sample_in_footprints(
+                [_item_shape(i) for i in items],
+                n,
+                seed=seed,
+                min_distance_m=spec.min_distance_km * 1000,
+                margin_m=margin,
+            )
         else:
             parts = []
             per_item = max(1, round(n / len(items)))
@@ -106,9 +117,15 @@ def sample_subset(recipe: Recipe, *, url: str, n: int | None = None, seed: int |
                 href = _href_to_path(item.assets[recipe.label.band.split(".")[0]].href)
                 label = read_label(href, taxonomy=recipe.label.taxonomy)
                 part = sampling.sample_in_label(
-                    label, per_item, seed=seed + k, min_distance_m=spec.min_distance_km * 1000,
-                    chip_size_px=recipe.chip.size, chip_gsd_m=float(recipe.chip.gsd), allocation=spec.allocation,
-                    taxonomy=recipe.label.taxonomy)
+                    label,
+                    per_item,
+                    seed=seed + k,
+                    min_distance_m=spec.min_distance_km * 1000,
+                    chip_size_px=recipe.chip.size,
+                    chip_gsd_m=float(recipe.chip.gsd),
+                    allocation=spec.allocation,
+                    taxonomy=recipe.label.taxonomy,
+                )
                 part["label_item"] = item.id
                 parts.append(part)
             pts = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
@@ -128,6 +145,22 @@ def points_path(root: Path, subset: str) -> Path:
     return Path(root) / subset / POINTS_FILE
 
 
+@contextlib.contextmanager
+def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]:
+    """A ``dask.distributed`` client: on ``scheduler`` if given, else a LocalCluster of ``workers``
+    single-threaded processes (no dashboard); closed on exit. Share one across subsets: a cluster
+    takes seconds to start."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
 def build_las(
     recipe: Recipe,
     root: str | Path,
@@ -135,6 +168,7 @@ def build_las(
     stac_url: str | None = None,
     workers: int = 2,
     scheduler: str | None = None,
+    client: Any = None,
     limit: int | None = None,
     progress: bool = True,
 ) -> BuildSummary:
@@ -147,7 +181,9 @@ def build_las(
         stac_url: STAC API (required for ``local`` recipes: the loopback API URL).
         workers: Dask worker processes of the LocalCluster (1 thread each); 0 = in this process,
             no Dask (debugging).
-        scheduler: address of an existing ``dask.distributed`` scheduler; overrides ``workers``.
+        scheduler: address of an existing ``dask.distributed`` scheduler; overrides ``workers``. The
+            build folder must then be on a file system the workers share.
+        client: an open ``dask.distributed.Client`` to use (see :func:`dask_client`); overrides both.
         limit: build at most this many of the remaining points (a quick look).
         progress: one tqdm.auto bar.
 
@@ -168,33 +204,30 @@ def build_las(
         points = sample_subset(recipe, url=url)
         write_points(points, ppath.parent, name=ppath.stem, title=recipe.title)
     clean_partial(root, recipe.name)
-    rows = [{"point_id": r.point_id, "lon": float(r.lon), "lat": float(r.lat), "stratum": getattr(r, "stratum", "")}
-            for r in points.itertuples()]
+    rows = [
+        {"point_id": r.point_id, "lon": float(r.lon), "lat": float(r.lat), "stratum": getattr(r, "stratum", "")}
+        for r in points.itertuples()
+    ]
     todo = [r for r in rows if point_status(root, recipe.name, r["point_id"]) is None]
     summary = BuildSummary(recipe.name, len(rows), len(rows) - len(todo))
     if limit is not None:
         todo = todo[:limit]
     t0 = time.perf_counter()
     bar = tqdm(total=len(todo), desc=f"LAS {recipe.name}", disable=not progress or not todo)
-    if workers == 0 and scheduler is None:
+    if client is None and workers == 0 and scheduler is None:
         for row in todo:
             summary.results.append(build_chip(recipe, row, url=url, root=str(root)))
             bar.update()
     elif todo:
-        from dask.distributed import Client, LocalCluster, as_completed
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(dask_client(workers, scheduler))
+            from dask.distributed import as_completed
 
-        cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                      dashboard_address=None)
-        client = Client(scheduler) if scheduler else Client(cluster)
-        try:
             futures = client.map(build_point, todo, recipe=recipe, url=url, root=str(root), pure=False)
             for fut in as_completed(futures):
                 summary.results.append(fut.result())
                 bar.update()
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     bar.close()
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -12,16 +12,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import zarr
-
 from lslib.atomic import atomic_path, write_text
-from lslib.data.chips import FAILED, REJECTED, list_chips, list_records
+from lslib.data.chips import FAILED, REJECTED, list_chips, list_records, read_meta
 
 
 def _chip_attrs(path: Path) -> dict[str, Any]:
-    attrs = dict(zarr.open_group(str(path), mode="r").attrs)
-    attrs["path"] = str(path)
-    return attrs
+    return {**read_meta(path), "path": str(path)}
 
 
 def collect(root: str | Path) -> dict[str, Any]:
@@ -37,8 +33,8 @@ def collect(root: str | Path) -> dict[str, Any]:
         chips_with: Counter[str] = Counter()
         taxonomy = mine[0]["taxonomy"] if mine else None
         for c in mine:
-            names = {k: v["name"] for k, v in json.loads(c["classes"]).items()}
-            for code, n in json.loads(c["class_counts"]).items():
+            names = {k: v["name"] for k, v in c["classes"].items()}
+            for code, n in c["class_counts"].items():
                 pixels[names.get(code, f"code {code}")] += int(n)
                 chips_with[names.get(code, f"code {code}")] += 1
         total = sum(pixels.values()) or 1
@@ -65,15 +61,24 @@ def write_index(chips: list[dict[str, Any]], path: Path) -> Path | None:
         return None
     rows = []
     for c in chips:
-        counts = json.loads(c["class_counts"])
-        names = {k: v["name"] for k, v in json.loads(c["classes"]).items()}
-        rows.append({
-            "subset": c["subset"], "point_id": c["point_id"], "path": c["path"], "taxonomy": c["taxonomy"],
-            "sensor": c["sensor"], "gsd": c["gsd"], "image_item": c["image_item"],
-            "image_datetime": c["image_datetime"], "label_item": c["label_item"],
-            "classes_present": ", ".join(names.get(k, k) for k in counts), "cloud_fraction": c["cloud_fraction"],
-            "geometry": box(*c["bbox_wgs84"]),
-        })
+        counts = c["class_counts"]
+        names = {k: v["name"] for k, v in c["classes"].items()}
+        rows.append(
+            {
+                "subset": c["subset"],
+                "point_id": c["point_id"],
+                "path": c["path"],
+                "taxonomy": c["taxonomy"],
+                "sensor": c["sensor"],
+                "gsd": c["gsd"],
+                "image_item": c["image_item"],
+                "image_datetime": c["image_datetime"],
+                "label_item": c["label_item"],
+                "classes_present": ", ".join(names.get(k, k) for k in counts),
+                "cloud_fraction": c["cloud_fraction"],
+                "geometry": box(*c["bbox_wgs84"]),
+            }
+        )
     gdf = gpd.GeoDataFrame(rows, crs="EPSG:4326")
     with atomic_path(path) as tmp:
         gdf.to_parquet(tmp)
@@ -81,15 +86,21 @@ def write_index(chips: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 def _markdown(rep: dict[str, Any]) -> str:
-    lines = ["# LAS build report", "", "| subset | taxonomy | written | rejected | failed | reasons |",
-             "|---|---|---:|---:|---:|---|"]
+    lines = [
+        "# LAS build report",
+        "",
+        "| subset | taxonomy | written | rejected | failed | reasons |",
+        "|---|---|---:|---:|---:|---|",
+    ]
     for s, r in rep["subsets"].items():
         reasons = "; ".join(f"{k} {v}" for k, v in {**r["reasons"], **r["failures"]}.items()) or "-"
         lines.append(f"| {s} | {r['taxonomy']} | {r['written']} | {r['rejected']} | {r['failed']} | {reasons} |")
     for s, r in rep["subsets"].items():
         lines += ["", f"## {s}: class frequencies (share of labelled pixels; chips containing the class)", ""]
-        lines += [f"- {k}: {100 * v:.2f} % ({r['class_chip_count'].get(k, 0)} chips)"
-                  for k, v in r["class_pixel_share"].items()]
+        lines += [
+            f"- {k}: {100 * v:.2f} % ({r['class_chip_count'].get(k, 0)} chips)"
+            for k, v in r["class_pixel_share"].items()
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -102,14 +113,24 @@ def _plot(rep: dict[str, Any], path: Path) -> None:
     subsets = [s for s, r in rep["subsets"].items() if r["class_pixel_share"]]
     if not subsets:
         return
-    fig, axes = plt.subplots(len(subsets), 1, figsize=(8, 1.2 + 0.28 * sum(
-        len(rep["subsets"][s]["class_pixel_share"]) for s in subsets) + 0.6 * len(subsets)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(subsets),
+        1,
+        figsize=(
+            8,
+            1.2 + 0.28 * sum(len(rep["subsets"][s]["class_pixel_share"]) for s in subsets) + 0.6 * len(subsets),
+        ),
+        squeeze=False,
+    )
     for ax, s in zip(axes[:, 0], subsets, strict=True):
         r = rep["subsets"][s]
         names = list(r["class_pixel_share"])[::-1]
         ax.barh(names, [100 * r["class_pixel_share"][n] for n in names], color="#4c78a8")
-        ax.set_title(f"{s} — {r['written']} chips written, {r['rejected']} rejected, {r['failed']} failed",
-                     fontsize=9, loc="left")
+        ax.set_title(
+            f"{s} — {r['written']} chips written, {r['rejected']} rejected, {r['failed']} failed",
+            fontsize=9,
+            loc="left",
+        )
         ax.set_xlabel("% of labelled pixels")
         ax.tick_params(labelsize=8)
     fig.tight_layout()

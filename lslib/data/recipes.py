@@ -197,8 +197,9 @@ def parse_recipe(doc: dict[str, Any], *, where: str = "recipe") -> Recipe:
         sampling_doc["region"] = tuple(float(v) for v in sampling_doc["region"])
     sampling = _build(SamplingSpec, sampling_doc, f"{where}.sampling")
     recipe: Recipe = _build(
-        Recipe, {**doc, "image": image_spec, "label": label_spec, "chip": chip, "quality": quality,
-                 "sampling": sampling}, where
+        Recipe,
+        {**doc, "image": image_spec, "label": label_spec, "chip": chip, "quality": quality, "sampling": sampling},
+        where,
     )
     known = {b.name for b in sensor_bands(image_spec.sensor)}
     bad = [b for b in image_spec.bands if b not in known]

@@ -7,6 +7,8 @@ machine or its number of CPUs) and enforce a minimum distance between points. Pu
 * :func:`biome_strata` - region (continent) × climate zone of lon/lat points, ``"ocean"`` off land
   (:mod:`lslib.data.sampling_strata` documents the polygons and zones).
 * :func:`sample_global` - points on land (GLOBE 1 km mask), stratified by biome, optionally in a lon/lat box.
+* :func:`is_land` - the GLOBE 1 km land mask at (lat, lon): ``global_land_mask.globe.is_land`` without its ~1 GB
+  in-memory array (:mod:`lslib.data.sampling_landmask`: bit-packed, memory-mapped from the lslib cache).
 * :func:`sample_in_label` - points stratified by class inside a label raster, where a whole chip fits.
 * :func:`sample_in_footprints` - points inside footprints (e.g. STAC item geometries), shrunk by a margin.
 * :func:`write_points`, :func:`read_points` - GeoParquet + GeoJSON + a PNG map, and back.
@@ -45,6 +47,7 @@ from lslib.data.sampling_core import (
 from lslib.data.sampling_footprints import sample_in_footprints
 from lslib.data.sampling_io import read_points, write_points
 from lslib.data.sampling_label import sample_in_label
+from lslib.data.sampling_landmask import is_land
 from lslib.data.sampling_strata import (
     CELL_DEG,
     ZONES,
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "biome_strata",
+    "is_land",
     "points_frame",
     "read_points",
     "sample_global",

@@ -1,7 +1,9 @@
 """A coarse, documented stratification of the land surface: region (continent) × climate zone by latitude.
 
 Land/sea comes from the 1 km GLOBE land mask of the PyPI package ``global-land-mask`` (1/120° grid; its
-lakes count as land). It is imported lazily: the first use costs ~3 s and ~1 GB of memory.
+lakes count as land), read through :mod:`lslib.data.sampling_landmask`: a bit-packed, memory-mapped copy in the
+lslib cache (built on first use in ~3 s), never the package's own module, which holds ~1 GB for the life of
+the process.
 
 Regions are simple lon/lat polygons (:data:`REGION_POLYGONS`), tested in this order, first match wins:
 
@@ -37,13 +39,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lslib.data.sampling_landmask import land_mask
+
 __all__ = [
     "OCEAN",
     "REGIONS",
     "REGION_POLYGONS",
     "ZONES",
     "biome_strata",
-    "is_land",
     "land_mask_grid",
 ]
 
@@ -104,17 +107,6 @@ REGION_POLYGONS: dict[str, tuple[Ring, ...]] = {
 # Order of the point-in-polygon tests (first match wins); Asia is the remainder.
 _TEST_ORDER = ("Antarctica", "South America", "Oceania", "North America", "Africa", "Europe")
 
-GLOBE_PX_PER_DEG = 120  # the GLOBE mask is a 1/120° grid, north-west corner (-180°, 90°)
-
-
-@lru_cache(maxsize=1)
-def _globe() -> Any:
-    try:
-        from global_land_mask import globe
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("lslib.data.sampling needs the GLOBE land mask: pip install global-land-mask") from err
-    return globe
-
 
 def _check_lonlat(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
     lon_a, lat_a = np.broadcast_arrays(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
@@ -126,12 +118,6 @@ def _check_lonlat(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
             "reproject projected coordinates first"
         )
     return lon_a, lat_a
-
-
-def is_land(lon: Any, lat: Any) -> np.ndarray:
-    """True where (lon, lat) in degrees lies on land per the 1 km GLOBE mask (lakes count as land)."""
-    lon_a, lat_a = _check_lonlat(lon, lat)
-    return np.asarray(_globe().is_land(lat_a, lon_a), dtype=bool)
 
 
 @lru_cache(maxsize=1)
@@ -197,7 +183,7 @@ def combine(region: np.ndarray, zone: np.ndarray, strata: Strata) -> np.ndarray:
 def stratum_index(lon: np.ndarray, lat: np.ndarray, strata: Strata = "biome") -> np.ndarray:
     """Stratum index of each point (into :func:`stratum_names`), -1 for points not on land."""
     out = np.full(lon.shape, -1, dtype=np.int16)
-    land = is_land(lon, lat)
+    land = land_mask().lookup(lat, lon)  # callers pass finite, in-range float64 degrees
     if land.any():
         out[land] = combine(region_index(lon[land], lat[land]), zone_index(lat[land]), strata)
     return out
@@ -226,7 +212,7 @@ def biome_strata(lon: Any, lat: Any) -> np.ndarray:
 # --- 0.25° cells: which strata each cell of the globe can hold ------------------------------------------------
 
 CELL_DEG = 0.25
-_CELL_PX = int(CELL_DEG * GLOBE_PX_PER_DEG)  # 30 GLOBE pixels per cell side
+_BOX_CHUNK = 32_768
 
 
 @lru_cache(maxsize=1)
@@ -238,20 +224,23 @@ def land_cells() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     import shapely
 
-    ocean = _globe()._mask  # True = ocean, (21600, 43200)
-    rows, cols = ocean.shape[0] // _CELL_PX, ocean.shape[1] // _CELL_PX
-    n_ocean = ocean.reshape(rows, _CELL_PX, cols, _CELL_PX).sum(axis=(1, 3), dtype=np.uint16)
-    r, c = np.nonzero(n_ocean < _CELL_PX * _CELL_PX)
-    west, north = -180.0 + CELL_DEG * c, 90.0 - CELL_DEG * r
-    boxes = shapely.box(west, north - CELL_DEG, west + CELL_DEG, north)
-    flags = np.zeros((len(r), len(REGIONS)), dtype=bool)
+    r, c = np.nonzero(land_mask().cells)  # cached with the mask: the whole mask is not read here
+    owns: list[tuple[int, Any]] = []  # (region index, the part of the plane where it is the first match)
     taken = None
     for name, geom in _prepared_regions():
-        own = geom if taken is None else shapely.difference(geom, taken)
-        flags[:, REGIONS.index(name)] = shapely.intersects(boxes, own)
+        owns.append((REGIONS.index(name), geom if taken is None else shapely.difference(geom, taken)))
         taken = geom if taken is None else shapely.union(taken, geom)
-    rest = shapely.difference(shapely.box(-180, -90, 180, 90), taken)
-    flags[:, REGIONS.index("Asia")] = shapely.intersects(boxes, rest)
+    owns.append((REGIONS.index("Asia"), shapely.difference(shapely.box(-180, -90, 180, 90), taken)))
+    for _, own in owns:
+        shapely.prepare(own)
+    flags = np.zeros((len(r), len(REGIONS)), dtype=bool)
+    for lo in range(0, len(r), _BOX_CHUNK):  # ~360k cells: boxes in chunks keep memory low (GEOS objects)
+        sl = slice(lo, lo + _BOX_CHUNK)
+        west, north = -180.0 + CELL_DEG * c[sl], 90.0 - CELL_DEG * r[sl]
+        boxes = shapely.box(west, north - CELL_DEG, west + CELL_DEG, north)
+        for k, own in owns:
+            flags[sl, k] = shapely.intersects(boxes, own)
+        del boxes
     return r, c, flags
 
 
@@ -277,14 +266,16 @@ def land_mask_grid(
     side: 0.25° for the whole world) and its exact (west, east, south, north) for ``imshow(extent=...)``.
     """
     west, south, east, north = bounds
-    ocean = _globe()._mask
-    c0 = int(np.clip(np.floor((west + 180.0) * GLOBE_PX_PER_DEG), 0, ocean.shape[1] - 1))
-    c1 = int(np.clip(np.ceil((east + 180.0) * GLOBE_PX_PER_DEG), c0 + 1, ocean.shape[1]))
-    r0 = int(np.clip(np.floor((90.0 - north) * GLOBE_PX_PER_DEG), 0, ocean.shape[0] - 1))
-    r1 = int(np.clip(np.ceil((90.0 - south) * GLOBE_PX_PER_DEG), r0 + 1, ocean.shape[0]))
+    mask = land_mask()
+    n_rows, n_cols = mask.shape
+    ppd = mask.px_per_deg
+    c0 = int(np.clip(np.floor((west + 180.0) * ppd), 0, n_cols - 1))
+    c1 = int(np.clip(np.ceil((east + 180.0) * ppd), c0 + 1, n_cols))
+    r0 = int(np.clip(np.floor((90.0 - north) * ppd), 0, n_rows - 1))
+    r1 = int(np.clip(np.ceil((90.0 - south) * ppd), r0 + 1, n_rows))
     step = max(1, int(np.ceil(max(c1 - c0, r1 - r0) / max_pixels)))
-    land = ~ocean[r0:r1:step, c0:c1:step]
-    px = 1.0 / GLOBE_PX_PER_DEG
+    land = mask.land_at(np.arange(r0, r1, step)[:, None], np.arange(c0, c1, step)[None, :])
+    px = 1.0 / ppd
     extent = (
         -180.0 + c0 * px,
         -180.0 + (c0 + land.shape[1] * step) * px,
