@@ -1,8 +1,9 @@
 """Benchmark: LAS-mini build throughput from the loopback STAC API, 1 and 2 Dask workers.
 
 Builds the 128 x 128 px subsets (TerraMesh S2 + S1 at 10 m, Landsat/NLCD Zion at 30 m) from the same
-points into fresh folders, once per worker count, and reports steady-state points/s and chips/s (cluster start-up and imports excluded) and the peak resident
-memory of the whole process tree (main process + Dask scheduler/workers), sampled every 50 ms.
+points into fresh folders, once per worker count, and reports steady-state points/s and chips/s
+(cluster start-up and imports excluded) and the peak resident memory of the whole process tree
+(main process + Dask scheduler/workers), sampled every 50 ms.
 Target (issue 3): >= 20 chips/s on 2 cores for 128 x 128 chips, near-linear in workers.
 
     LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/las_build.py [--n 60]
