@@ -53,10 +53,7 @@ def _save_figure(fig: Any, path: Path) -> None:
 
 def summarise_site(site: str, out_dir: Path) -> SiteSummary:
     """Load one TerraMesh site through the manifests, plot it and return its summary."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: never changes the backend of a notebook
 
     from lslib.viz import plot_label, rgb_composite
 
@@ -67,7 +64,8 @@ def summarise_site(site: str, out_dir: Path) -> SiteSummary:
     total = sum(hist.values()) or 1
     classes = {name: round(100.0 * n / total, 1) for name, n in sorted(hist.items(), key=lambda kv: -kv[1]) if n}
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    fig = Figure(figsize=(10, 4.6))
+    axes = fig.subplots(1, 2)
     axes[0].imshow(rgb_composite(image))
     axes[0].set_title("Sentinel-2 L2A true colour (B04/B03/B02)")
     axes[0].set_axis_off()
@@ -82,7 +80,6 @@ def summarise_site(site: str, out_dir: Path) -> SiteSummary:
     )
     fig_path = out_dir / f"{site}.png"
     _save_figure(fig, fig_path)
-    plt.close(fig)
     return SiteSummary(
         site=site,
         place=SITES.get(site, ""),

@@ -51,3 +51,22 @@ def test_demo_writes_figures_and_summary(sample: object, tmp_path: Path, capsys:
     summary = (tmp_path / "demo" / "summary.md").read_text()
     assert "EPSG:32722" in summary and "water" in summary.lower()
     assert main(["demo", "--out", str(tmp_path / "d2"), "--sites", "XYZ"]) == 2
+
+
+def test_las_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["las", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "s2l2a-worldcover" in out and "mini-zion-landsat-nlcd" in out and "loopback" in out
+
+
+def test_las_sample_and_report_errors(sample: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["las", "sample", "--subset", "mini-zion-landsat-nlcd", "--n", "6", "--out", str(tmp_path), "-q"]) == 0
+    folder = tmp_path / "mini-zion-landsat-nlcd"
+    assert (folder / "points.parquet").exists() and (folder / "points.geojson").exists()
+    assert (folder / "points.png").stat().st_size > 10_000
+    assert main(["las", "sample", "--subset", "mini-zion-landsat-nlcd", "--out", str(tmp_path), "-q"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["las", "report", "--out", str(tmp_path / "nothing")]) == 2
+    assert "lslib las build" in capsys.readouterr().err
+    assert main(["las", "build", "--subset", "mini-nope", "--out", str(tmp_path)]) == 2
+    assert "unknown LAS subset" in capsys.readouterr().err

@@ -105,23 +105,14 @@ def _markdown(rep: dict[str, Any]) -> str:
 
 
 def _plot(rep: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: never changes the backend of a notebook
 
     subsets = [s for s, r in rep["subsets"].items() if r["class_pixel_share"]]
     if not subsets:
         return
-    fig, axes = plt.subplots(
-        len(subsets),
-        1,
-        figsize=(
-            8,
-            1.2 + 0.28 * sum(len(rep["subsets"][s]["class_pixel_share"]) for s in subsets) + 0.6 * len(subsets),
-        ),
-        squeeze=False,
-    )
+    n_bars = sum(len(rep["subsets"][s]["class_pixel_share"]) for s in subsets)
+    fig = Figure(figsize=(8, 1.2 + 0.28 * n_bars + 0.6 * len(subsets)))
+    axes = fig.subplots(len(subsets), 1, squeeze=False)
     for ax, s in zip(axes[:, 0], subsets, strict=True):
         r = rep["subsets"][s]
         names = list(r["class_pixel_share"])[::-1]
@@ -136,7 +127,6 @@ def _plot(rep: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
-    plt.close(fig)
 
 
 def las_report(root: str | Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ of the zip 60 rows at a time (a few MB of memory at any moment), and the land ma
     cache_dir() / "land_mask" / "globe_<px>ppd_<package version>_<crc32 of mask.npy>.npy"        # the mask
     cache_dir() / "land_mask" / "globe_<px>ppd_<package version>_<crc32 of mask.npy>_cells.npy"  # 0.25° table
 
-Both files are written atomically (a first use takes ~5 s) and the mask is then memory-mapped read-only, so
+Both files are written atomically (a first use takes ~2-3 s) and the mask is then memory-mapped read-only, so
 every process on the machine (notebook kernel, Dask workers) shares the same page-cache pages, which the kernel
 can drop under memory pressure since they are clean. A lookup touches one 4 KiB page per point, at most.
 
