@@ -167,3 +167,38 @@ def test_killed_build_resumes_to_the_identical_result(stac_url: str, tmp_path: P
     assert len(list_chips(killed, subset)) == total
     rej = lambda root: sorted((r["point_id"], r["reason"]) for r in list_records(root, "rejected"))  # noqa: E731
     assert rej(killed) == rej(ref)
+
+
+def test_missing_collection_is_a_clear_error(stac_url: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    recipe = load_recipe("mini-zion-landsat-nlcd")
+    bad = replace(recipe, image=replace(recipe.image, collection="landsat-c9"))
+    with pytest.raises(ValueError, match=r"'landsat-c9' is not served by .*zion-landsat-c2-l2"):
+        build_las(bad, tmp_path, stac_url=stac_url, workers=0, progress=False)
+
+
+def test_corrupt_file_and_missing_band_are_recorded(sample: Callable[[str], Path], tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from lslib.data.stac_local import build_local_catalog, serve_local
+
+    catalog = build_local_catalog(tmp_path / "cat", collections=["zion-landsat-c2-l2", "zion-nlcd-2011"])
+    items_path = catalog["zion-landsat-c2-l2"][1]
+    items = json.loads(items_path.read_text())
+    red = Path(items["features"][0]["assets"]["red"]["href"].removeprefix("file://"))
+    corrupt = tmp_path / "corrupt_red.tif"
+    corrupt.write_bytes(red.read_bytes()[:4096])  # a truncated download: header, no pixels
+    items["features"][0]["assets"]["red"]["href"] = corrupt.resolve().as_uri()
+    items_path.write_text(json.dumps(items))
+    recipe = load_recipe("mini-zion-landsat-nlcd")
+    with serve_local(catalog) as server:
+        summary = build_las(recipe, tmp_path / "las", stac_url=server.url, workers=0, progress=False, limit=3)
+        assert summary.counts == {"failed": 3}, summary
+        failed = list_records(tmp_path / "las", "failed")
+        assert len(failed) == 3 and all("corrupt_red.tif" in r["detail"] for r in failed)
+        assert {r["reason"] for r in failed} == {"AssetReadError"}
+        assert not list_chips(tmp_path / "las", recipe.name)
+        no_swir = replace(recipe, name="zion-swir", image=replace(recipe.image, bands={"SR_B6": "swir16"}))
+        summary = build_las(no_swir, tmp_path / "las", stac_url=server.url, workers=0, progress=False, limit=2)
+        assert {r["reason"] for r in summary.results} == {"missing band"}

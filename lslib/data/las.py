@@ -46,6 +46,10 @@ class Rejected(Exception):
         self.reason, self.detail, self.values = reason, detail, values
 
 
+class AssetReadError(OSError):
+    """An asset of a found item cannot be read (corrupt file, network failure); retried next run."""
+
+
 class StacUnreachableError(ConnectionError):
     """The STAC API cannot be opened (offline, wrong URL, server not started)."""
 
@@ -77,9 +81,18 @@ def _client(url: str, sign: str | None) -> Any:
         ) from exc
 
 
-def check_stac(url: str, sign: str | None = None) -> None:
-    """Raise :class:`StacUnreachableError` with what to do if the API cannot be opened."""
-    _client(url, sign)
+def check_stac(url: str, sign: str | None = None, collections: Sequence[str] = ()) -> None:
+    """Raise :class:`StacUnreachableError` if the API cannot be opened, ValueError if a collection
+    is missing (listing those it has)."""
+    client = _client(url, sign)
+    for cid in collections:
+        try:
+            found = client.get_collection(cid) is not None
+        except Exception:  # APIs answer a missing collection with 404 (an error) or null
+            found = False
+        if not found:
+            available = sorted(c.id for c in client.get_collections())
+            raise ValueError(f"collection {cid!r} is not served by {url}; it has: {', '.join(available)}")
 
 
 def _interval_mid(interval: str | None) -> float | None:
@@ -176,7 +189,14 @@ def _load(item: Any, bands: Sequence[str], geobox: Any, resampling: str) -> xr.D
     missing = [b for b in bands if b.split(".")[0] not in item.assets]
     if missing:
         raise Rejected("missing band", f"item {item.id} has no asset for {missing} (it has {sorted(item.assets)})")
-    ds = odc.stac.load([item], bands=list(bands), geobox=geobox, resampling=resampling, chunks=None)
+    try:
+        ds = odc.stac.load([item], bands=list(bands), geobox=geobox, resampling=resampling, chunks=None)
+    except Exception as exc:  # odc-stac reports unreadable files as a bare AssertionError
+        hrefs = sorted({item.assets[b.split(".")[0]].href for b in bands})
+        raise AssetReadError(
+            f"could not read {list(bands)} of item {item.id} from {hrefs}: the file is corrupt, truncated or "
+            "unreachable (check the URL, your connection or `lslib data fetch`)"
+        ) from exc
     return ds.isel(time=0)
 
 
@@ -426,12 +446,23 @@ def build_chip(recipe: Recipe, point: dict[str, Any], *, url: str, root: str | P
         out.update(
             status="failed",
             reason=type(exc).__name__,
-            detail=str(exc)[:500],
+            detail=_describe(exc)[:500],
             trace=traceback.format_exc(limit=3)[-1500:],
         )
         write_record(Path(root), recipe.name, pid, FAILED, {**out, "lon": point["lon"], "lat": point["lat"]})
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def _describe(exc: BaseException) -> str:
+    """The error and its causes in one line (some errors, e.g. odc-stac read failures, have no text)."""
+    parts, seen = [], set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        parts.append(f"{type(cur).__name__}: {cur}" if str(cur) else type(cur).__name__)
+        cur = cur.__cause__ or cur.__context__
+    return " <- ".join(parts)
 
 
 def build_point(point: dict[str, Any], *, recipe: Recipe, url: str, root: str) -> dict[str, Any]:

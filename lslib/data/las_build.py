@@ -196,7 +196,9 @@ def build_las(
 
     root = Path(root)
     url = resolve_url(recipe, stac_url)
-    check_stac(url, recipe.sign)
+    check_stac(
+        url, recipe.sign, [recipe.image.collection, *([] if recipe.label.same_item else [recipe.label.collection])]
+    )
     ppath = points_path(root, recipe.name)
     if ppath.exists():
         points = read_points(ppath)
