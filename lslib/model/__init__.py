@@ -1,0 +1,1 @@
+"""Model parts, one file per part of the paper's diagram."""

@@ -1,0 +1,124 @@
+"""Spectral adapter (DOFA-style): wavelength-conditioned dynamic patch embedding, any band set.
+
+A small hypernetwork turns each band's central wavelength into that band's patch-embedding
+weights (Xiong et al., DOFA, 2024): the bands' wavelength tokens pass a transformer layer (so each
+band's weights depend on the whole band set), then linear heads emit a ``(dim, k, k)`` kernel per
+band and one bias. The generated ``(dim, C, k, k)`` kernel convolves the normalised band stack,
+so RGB, RGBN, Sentinel-2 (12/13 bands), Landsat and Sentinel-1 VV/VH all enter one model. SAR
+bands carry their radar wavelength (C-band 55 466 µm): the log-wavelength encoding gives them
+tokens far from the optical ones. Features are produced at each Hiera stage's resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: wavelengths above this (µm) are radar bands (values in dB), below are optical (reflectance).
+SAR_MIN_WAVELENGTH_UM = 1000.0
+
+
+def wavelength_encoding(wavelengths_um: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal encoding of log10(wavelength / 1 µm): ``(C,)`` -> ``(C, dim)``.
+
+    Frequencies are spread over the range 0.3 µm (log -0.5) .. 1e5 µm (log 5), so visible, SWIR and
+    radar bands are well separated.
+    """
+    x = torch.log10(wavelengths_um.clamp_min(1e-3)).float().unsqueeze(-1)  # (C, 1)
+    freqs = torch.exp(torch.linspace(math.log(0.5), math.log(200.0), dim // 2, device=x.device))
+    return torch.cat([torch.sin(x * freqs), torch.cos(x * freqs)], dim=-1)
+
+
+def normalise_bands(image: torch.Tensor, wavelengths_um: torch.Tensor) -> torch.Tensor:
+    """Physical values -> roughly zero-mean unit-scale inputs; NaN (nodata) -> 0.
+
+    Optical reflectance: ``(x - 0.15) / 0.15``; SAR backscatter in dB: ``(x + 15) / 8``.
+    ``image``: ``(B, C, H, W)``; ``wavelengths_um``: ``(C,)``.
+    """
+    sar = (wavelengths_um >= SAR_MIN_WAVELENGTH_UM).view(1, -1, 1, 1)
+    out = torch.where(sar, (image + 15.0) / 8.0, (image - 0.15) / 0.15)
+    return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).clamp(-10, 10)
+
+
+def _norm(dim: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(8, dim), dim)
+
+
+class DynamicPatchEmbed(nn.Module):
+    """Wavelength-conditioned patch embedding: ``(B, C, H, W)`` + ``(C,)`` µm -> ``(B, dim, H/k, W/k)``."""
+
+    def __init__(self, *, dim: int, kernel: int = 4, wave_dim: int = 64, hidden: int = 128, heads: int = 4) -> None:
+        super().__init__()
+        self.dim, self.kernel, self.wave_dim = dim, kernel, wave_dim
+        self.token = nn.Sequential(nn.Linear(wave_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+        self.mixer = nn.TransformerEncoderLayer(
+            hidden, heads, hidden * 2, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.to_weight = nn.Linear(hidden, dim * kernel * kernel)
+        self.to_bias = nn.Linear(hidden, dim)
+        nn.init.trunc_normal_(self.to_weight.weight, std=0.02)
+        nn.init.zeros_(self.to_weight.bias)
+        nn.init.zeros_(self.to_bias.bias)
+
+    def kernels(
+        self, wavelengths_um: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Generated ``(dim, C, k, k)`` weights and ``(dim,)`` bias for a band set.
+
+        ``extra``: optional ``(C, hidden)`` embeddings added to the band tokens (SAR polarisation).
+        """
+        tokens = self.token(wavelength_encoding(wavelengths_um, self.wave_dim))
+        if extra is not None:
+            tokens = tokens + extra
+        tokens = self.mixer(tokens.unsqueeze(0))[0]
+        c = tokens.shape[0]
+        weight = self.to_weight(tokens).view(c, self.dim, self.kernel, self.kernel).permute(1, 0, 2, 3)
+        return weight / math.sqrt(c), self.to_bias(tokens.mean(0))
+
+    def forward(self, x: torch.Tensor, wavelengths_um: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        if x.shape[1] != wavelengths_um.shape[0]:
+            raise ValueError(f"image has {x.shape[1]} bands but {wavelengths_um.shape[0]} wavelengths were given")
+        weight, bias = self.kernels(wavelengths_um.to(x.device), extra)
+        return F.conv2d(x, weight, bias, stride=self.kernel)
+
+
+class Pyramid(nn.Module):
+    """Stride-4 features -> one map per stage (strides 4, 8, 16, 32) with the stages' widths."""
+
+    def __init__(self, *, in_dim: int, stage_dims: Sequence[int]) -> None:
+        super().__init__()
+        self.levels = nn.ModuleList()
+        prev = in_dim
+        for i, d in enumerate(stage_dims):
+            stride = 1 if i == 0 else 2
+            self.levels.append(nn.Sequential(nn.Conv2d(prev, d, 3, stride=stride, padding=1), _norm(d), nn.GELU()))
+            prev = d
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for level in self.levels:
+            x = level(x)
+            out.append(x)
+        return out
+
+
+class SpectralAdapter(nn.Module):
+    """DOFA-style spectral features at every stage: ``[(B, C_i, H/4/2^i, W/4/2^i)]``."""
+
+    def __init__(
+        self, *, stage_dims: Sequence[int], embed_dim: int = 64, wave_dim: int = 64, hidden: int = 128
+    ) -> None:
+        super().__init__()
+        self.embed = DynamicPatchEmbed(dim=embed_dim, wave_dim=wave_dim, hidden=hidden)
+        self.pyramid = Pyramid(in_dim=embed_dim, stage_dims=stage_dims)
+
+    def forward(
+        self, bands: torch.Tensor, wavelengths_um: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """``bands``: ``(B, C, H, W)`` normalised (:func:`normalise_bands`); ``wavelengths_um``: ``(C,)``;
+        ``extra``: optional ``(C, hidden)`` band-token embeddings."""
+        return list(self.pyramid(F.gelu(self.embed(bands, wavelengths_um, extra))))
