@@ -167,3 +167,15 @@ def test_parameter_counts_per_variant(capsys: pytest.CaptureFixture[str]) -> Non
             print(f"\n{name}: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in c.items()))
     assert counts["tiny"]["total"] < 5e6 < counts["base"]["total"]
     assert counts["tiny"]["image_encoder"] == pytest.approx(1.37e6, rel=0.05)
+
+
+def test_class_names_end_to_end(model: torch.nn.Module) -> None:
+    text = model.encode_prompts(["water", "tree cover", "cropland"], descriptions=[None, "trees taller than 5 m", None])
+    assert text.shape == (3, 384) and torch.allclose(text.norm(dim=1), torch.ones(3))
+    with torch.inference_mode():
+        out = model(_image(12), S2_L2A, text)
+    assert out.mask_logits.shape == (2, 3, 64, 96)
+    again = model.encode_prompts(
+        ["water", "tree cover", "cropland"], descriptions=[None, "trees taller than 5 m", None]
+    )
+    assert torch.equal(text, again)  # cached, deterministic

@@ -152,9 +152,10 @@ class LandSegmenter(nn.Module):
         synonyms: Sequence[Sequence[str]] | None = None,
     ) -> torch.Tensor:
         """Class names (+ optional descriptions/synonyms) -> ``(K, text_dim)`` unit vectors (cached)."""
-        from lslib.model.text_encoder import encode_classes
+        from lslib.model.text_prompts import encode_classes
 
-        return encode_classes(self.text_encoder, list(names), descriptions=descriptions, synonyms=synonyms)
+        text = encode_classes(self.text_encoder, list(names), descriptions=descriptions, synonyms=synonyms)
+        return text.to(next(self.parameters()).device)
 
     # --- image -----------------------------------------------------------------------------------
     def encode_image(
