@@ -82,8 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_fetch.set_defaults(func=_cmd_data_fetch)
 
     from lslib.cli_las import add_las_parser
+    from lslib.cli_train import add_train_parsers
 
     add_las_parser(sub)
+    add_train_parsers(sub)
 
     demo = sub.add_parser("demo", help="run the main job on the embedded default data")
     demo.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")

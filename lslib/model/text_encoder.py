@@ -260,10 +260,14 @@ class TextEncoder(nn.Module):
         return f"name={self.name!r}, dim={self.dim}, pooling={self.pooling!r}, max_length={self.max_length}"
 
     # --- encoding ------------------------------------------------------------------------------------
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
+    def encode(self, texts: Sequence[str], *, batch_size: int = 1) -> torch.Tensor:
         """Encode ``K`` texts -> ``(K, dim)`` float32 unit vectors on :attr:`device` (no gradients).
 
         Strings seen before come from the cache; new ones are encoded in batches of ``batch_size``.
+        The default 1 makes each embedding independent of which other strings are encoded with it
+        (padding a batch changes float rounding in the last bits), so a cached embedding equals a fresh
+        one bit for bit and a resumed training run reproduces the uninterrupted one exactly; pass a
+        larger batch for speed on long prompt lists.
         Raises TypeError for a bare ``str`` (pass a list) and ValueError naming the index of an empty or
         blank text.
         """

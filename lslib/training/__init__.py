@@ -1,0 +1,1 @@
+"""Training on LAS: datasets, losses, trainer, checkpoints and evaluation."""

@@ -1,0 +1,108 @@
+"""Training configuration: one YAML file per variant in ``configs/train/`` (tiny, base, paper).
+
+Every field has a default; a YAML file overrides any subset, the CLI overrides a few (``--max-steps``,
+``--out``). Unknown keys are errors that name the valid ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    roots: tuple[str, ...] = ("outputs/las-mini",)
+    subsets: tuple[str, ...] | None = None
+    val_fraction: float = 0.2
+    max_classes: int = 12
+    negatives: int = 3
+    foreign_negatives: int = 2
+    ignore_boundary_px: int = 1
+    batch_size: int = 4
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    max_steps: int = 300
+    warmup_steps: int = 20
+    grad_clip: float = 1.0
+    freeze_backbone: bool = False
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    kind: Literal["focal", "bce"] = "focal"
+    gamma: float = 2.0
+    dice_weight: float = 1.0
+    presence_weight: float = 0.5
+    alignment_weight: float = 0.5
+    label_smoothing: float = 0.05
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    variant: str = "tiny"
+    init_checkpoint: str | None = None
+    out: str = "outputs/train-tiny"
+    seed: int = 0
+    checkpoint_every: int = 50
+    eval_every: int = 50
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _section(cls: type[Any], doc: Any, where: str) -> Any:
+    if doc is None:
+        return cls()
+    if not isinstance(doc, dict):
+        raise ValueError(f"{where}: expected a mapping")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(doc) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid: {sorted(names)}")
+    doc = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+    return cls(**doc)
+
+
+def parse_config(doc: dict[str, Any], *, where: str = "config") -> TrainConfig:
+    doc = dict(doc)
+    sections = {
+        "data": _section(DataConfig, doc.pop("data", None), f"{where}.data"),
+        "optim": _section(OptimConfig, doc.pop("optim", None), f"{where}.optim"),
+        "loss": _section(LossConfig, doc.pop("loss", None), f"{where}.loss"),
+    }
+    config: TrainConfig = _section(TrainConfig, {**doc, **sections}, where)
+    from lslib.model.build import get_config
+
+    get_config(config.variant)  # unknown variant -> ValueError listing the valid ones
+    if config.optim.max_steps < 1 or config.data.batch_size < 1:
+        raise ValueError(f"{where}: max_steps and batch_size must be >= 1")
+    return config
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a YAML config; ``overrides`` replace top-level or ``section.key`` values (e.g. ``optim.max_steps``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no training config at {path}; see configs/train/*.yaml")
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        section, _, name = key.partition(".")
+        if name:
+            doc.setdefault(section, {})[name] = value
+        else:
+            doc[key] = value
+    return parse_config(doc, where=path.name)

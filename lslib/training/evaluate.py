@@ -1,0 +1,72 @@
+"""Evaluation protocols on LAS-style chips: weak-label agreement (and zero-shot on another taxonomy).
+
+For each chip the prompts are *all* class names of a taxonomy (the chip's own product for weak-label
+agreement; the target dataset's for zero-shot), the prediction is the class with the highest mask
+probability, and a streaming confusion matrix per taxonomy gives per-class IoU, mIoU, OA and F1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+@torch.inference_mode()
+def predict_chip(
+    model: Any,
+    sample: dict[str, Any],
+    names: list[str],
+    descriptions: list[str | None],
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Per-pixel index (into ``names``) of the most likely class: ``(H, W)`` long."""
+    model.eval()
+    text = model.encode_prompts(names, descriptions=descriptions).to(device)
+    out = model(sample["image"].unsqueeze(0).to(device), sample["wavelengths"], text, band_names=sample["band_names"])
+    return out.mask_logits[0].argmax(0).cpu()
+
+
+def evaluate_weak_agreement(
+    model: Any,
+    dataset: Any,
+    *,
+    device: torch.device | str = "cpu",
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Model vs the weak product on held-out chips, prompting each chip with its taxonomy's class names.
+
+    Returns ``{"miou": mean over taxonomies of the mIoU over classes present, "oa": pixel accuracy over
+    all chips, "per_taxonomy": {key: {"miou", "oa", "iou": {name: value}}}, "chips": n}``.
+    """
+    from lslib.taxonomy import get_taxonomy
+    from lslib.training.metrics import ConfusionMatrix
+
+    matrices: dict[str, ConfusionMatrix] = {}
+    n = 0
+    for i in range(len(dataset)):
+        if limit is not None and n >= limit:
+            break
+        sample = dataset[i]
+        tax = get_taxonomy(sample["taxonomy"])
+        classes = [c for c in tax.classes if c.code != tax.nodata]
+        pred_idx = predict_chip(model, sample, [c.name for c in classes], [c.description for c in classes], device)
+        codes = torch.tensor([c.code for c in classes])
+        cm = matrices.setdefault(tax.key, ConfusionMatrix([c.code for c in classes]))
+        cm.update(codes[pred_idx], sample["label"], sample["valid"])
+        n += 1
+    per: dict[str, Any] = {}
+    correct = total = 0.0
+    for key, cm in matrices.items():
+        tax = get_taxonomy(key)
+        iou = {tax.by_code(code).name: v for code, v in cm.per_class_iou().items() if v == v}
+        per[key] = {"miou": float(cm.miou()), "oa": float(cm.overall_accuracy()), "iou": iou}
+        correct += float(cm.overall_accuracy()) * cm.total
+        total += cm.total
+    mious = [v["miou"] for v in per.values()]
+    return {
+        "miou": float(sum(mious) / len(mious)) if mious else float("nan"),
+        "oa": correct / total if total else float("nan"),
+        "per_taxonomy": per,
+        "chips": n,
+    }
