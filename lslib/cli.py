@@ -60,7 +60,7 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from lslib.demo import run_demo
 
-    run_demo(args.out, sites=args.sites, quiet=args.quiet)
+    run_demo(args.out, sites=args.sites, quiet=args.quiet, model=not args.no_model)
     return 0
 
 
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
     demo.add_argument("--sites", nargs="*", default=None, help="TerraMesh site ids (default: all five)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    demo.add_argument("--no-model", action="store_true", help="data summary and figures only (no model)")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

@@ -1,9 +1,11 @@
 """The main job on the embedded default: ``make demo`` / ``lslib demo``.
 
-At this stage it loads the five real TerraMesh sites (Sentinel-2 L2A + Esri/IO 10 m LULC weak
-labels) through the data manifests, prints a summary (site, CRS, bands, class histogram with the
-product's class names) and writes one figure per site (true colour + LULC with a legend of the
-classes present) plus ``summary.json``/``summary.md`` into the output folder.
+It loads the five real TerraMesh sites (Sentinel-2 L2A + Esri/IO 10 m LULC weak labels) through the
+data manifests, prints a summary (site, CRS, bands, class histogram with the product's class names)
+and writes one figure per site: true colour, the weak label, and the default LandSegmenter's map
+when prompted with the product's class names (``tiny`` trained on LAS-mini, trained once on first use
+and cached: :func:`lslib.training.default.default_model`), with the pixel agreement between the two.
+``summary.json``/``summary.md`` go into the output folder. ``--no-model`` skips the model.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class SiteSummary:
     wavelengths_um: list[float]
     classes: dict[str, float]  # class name -> % of labelled pixels
     figure: str
+    model_agreement: float | None = None  # share of labelled pixels where the model matches the weak label
 
 
 def _save_figure(fig: Any, path: Path) -> None:
@@ -51,8 +54,21 @@ def _save_figure(fig: Any, path: Path) -> None:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
 
 
-def summarise_site(site: str, out_dir: Path) -> SiteSummary:
-    """Load one TerraMesh site through the manifests, plot it and return its summary."""
+def _predict(model: Any, image: Any, tax: Any) -> np.ndarray:
+    """The model's class map (product codes) when prompted with every class name of ``tax``."""
+    import torch
+
+    classes = [c for c in tax.classes if c.code != tax.nodata]
+    text = model.encode_prompts([c.name for c in classes], descriptions=[c.description for c in classes])
+    x = torch.from_numpy(np.asarray(image.values, dtype=np.float32))[None]
+    with torch.inference_mode():
+        out = model(x, image["wavelength"].values.tolist(), text, band_names=[str(b) for b in image["band"].values])
+    idx = out.mask_logits[0].argmax(0).numpy()
+    return np.asarray([c.code for c in classes])[idx]
+
+
+def summarise_site(site: str, out_dir: Path, model: Any = None) -> SiteSummary:
+    """Load one TerraMesh site through the manifests, plot it (with the model's map) and summarise it."""
     from matplotlib.figure import Figure  # no pyplot: never changes the backend of a notebook
 
     from lslib.viz import plot_label, rgb_composite
@@ -64,12 +80,19 @@ def summarise_site(site: str, out_dir: Path) -> SiteSummary:
     total = sum(hist.values()) or 1
     classes = {name: round(100.0 * n / total, 1) for name, n in sorted(hist.items(), key=lambda kv: -kv[1]) if n}
 
-    fig = Figure(figsize=(10, 4.6))
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(15 if model is not None else 10, 4.6))
+    axes = fig.subplots(1, 3 if model is not None else 2)
     axes[0].imshow(rgb_composite(image))
     axes[0].set_title("Sentinel-2 L2A true colour (B04/B03/B02)")
     axes[0].set_axis_off()
     plot_label(axes[1], label, tax, title="Esri/IO 10 m LULC (weak label)")
+    agreement = None
+    if model is not None:
+        pred = _predict(model, image, tax)
+        labelled = np.asarray(label.values) != tax.nodata
+        agreement = float((pred[labelled] == np.asarray(label.values)[labelled]).mean()) if labelled.any() else None
+        shown = f"{100 * agreement:.0f} % agree" if agreement is not None else ""
+        plot_label(axes[2], pred, tax, title=f"LandSegmenter tiny, prompted with its names ({shown})")
     fig.suptitle(f"TerraMesh {site} — {SITES.get(site, '')} — {image.rio.crs}")
     fig.text(
         0.01,
@@ -90,28 +113,38 @@ def summarise_site(site: str, out_dir: Path) -> SiteSummary:
         wavelengths_um=[round(float(w), 4) for w in image["wavelength"].values],
         classes=classes,
         figure=str(fig_path),
+        model_agreement=agreement,
     )
 
 
 def format_summary(rows: list[SiteSummary]) -> str:
     """Human-readable summary table (Markdown) of the demo's sites."""
-    lines = ["| site | place | CRS | size | GSD | classes (% of labelled pixels) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| site | place | CRS | size | GSD | classes (% of labelled pixels) | model = weak label |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         cls = ", ".join(f"{k} {v:g}%" for k, v in r.classes.items())
-        lines.append(f"| {r.site} | {r.place} | {r.crs} | {r.shape[0]}x{r.shape[1]} | {r.gsd_m:g} m | {cls} |")
+        agree = "-" if r.model_agreement is None else f"{100 * r.model_agreement:.0f} %"
+        lines.append(
+            f"| {r.site} | {r.place} | {r.crs} | {r.shape[0]}x{r.shape[1]} | {r.gsd_m:g} m | {cls} | {agree} |"
+        )
     if rows:
         bands = ", ".join(f"{b} ({w:g} µm)" for b, w in zip(rows[0].bands, rows[0].wavelengths_um, strict=True))
         lines += ["", f"Bands: {bands}"]
     return "\n".join(lines)
 
 
-def run_demo(out_dir: str | Path = "outputs/demo", *, sites: list[str] | None = None, quiet: bool = False) -> Path:
+def run_demo(
+    out_dir: str | Path = "outputs/demo", *, sites: list[str] | None = None, quiet: bool = False, model: bool = True
+) -> Path:
     """Run the demo and return the output folder (created if needed).
 
     Args:
         out_dir: where figures and summaries are written; existing files are replaced atomically.
         sites: TerraMesh site ids (default: all five).
         quiet: print nothing but the output folder.
+        model: add the default model's map (trains it once, ~3 minutes on 2 CPU cores, then cached).
     """
     from tqdm.auto import tqdm
 
@@ -121,7 +154,14 @@ def run_demo(out_dir: str | Path = "outputs/demo", *, sites: list[str] | None = 
     unknown = [s for s in chosen if s not in SITES]
     if unknown:
         raise ValueError(f"unknown TerraMesh site(s) {unknown}; choose from {list(SITES)}")
-    rows = [summarise_site(s, out) for s in tqdm(chosen, desc="TerraMesh sites", disable=quiet)]
+    segmenter = None
+    if model:
+        from lslib.training.default import default_dir, default_model
+
+        if not quiet and not (default_dir() / "best").exists():
+            print(f"training the default model once (LAS-mini + tiny, a few minutes) into {default_dir()}")
+        segmenter = default_model(progress=not quiet).eval()
+    rows = [summarise_site(s, out, segmenter) for s in tqdm(chosen, desc="TerraMesh sites", disable=quiet)]
     manifest = load_manifests()[DATASET]
     text = format_summary(rows) + f"\n\nData: {manifest.title}. Licence: {manifest.licence}. {manifest.attribution}.\n"
     write_text(out / "summary.md", text)

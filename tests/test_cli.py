@@ -43,14 +43,17 @@ def test_errors_are_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_demo_writes_figures_and_summary(sample: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--sites", "282D_485L_3_3", "637U_59R_1_3", "-q"]) == 0
+    assert (
+        main(["demo", "--out", str(tmp_path / "demo"), "--sites", "282D_485L_3_3", "637U_59R_1_3", "-q", "--no-model"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert str(tmp_path / "demo") in out
     assert (tmp_path / "demo" / "282D_485L_3_3.png").stat().st_size > 10_000
     assert (tmp_path / "demo" / "637U_59R_1_3.png").exists()
     summary = (tmp_path / "demo" / "summary.md").read_text()
     assert "EPSG:32722" in summary and "water" in summary.lower()
-    assert main(["demo", "--out", str(tmp_path / "d2"), "--sites", "XYZ"]) == 2
+    assert main(["demo", "--out", str(tmp_path / "d2"), "--sites", "XYZ", "--no-model"]) == 2
 
 
 def test_las_list(capsys: pytest.CaptureFixture[str]) -> None:
