@@ -80,8 +80,8 @@ def summarise_site(site: str, out_dir: Path, model: Any = None) -> SiteSummary:
     total = sum(hist.values()) or 1
     classes = {name: round(100.0 * n / total, 1) for name, n in sorted(hist.items(), key=lambda kv: -kv[1]) if n}
 
-    fig = Figure(figsize=(15 if model is not None else 10, 4.6))
-    axes = fig.subplots(1, 3 if model is not None else 2)
+    fig = Figure(figsize=(17.5 if model is not None else 10, 4.6))
+    axes = fig.subplots(1, 3 if model is not None else 2, gridspec_kw={"wspace": 0.55})
     axes[0].imshow(rgb_composite(image))
     axes[0].set_title("Sentinel-2 L2A true colour (B04/B03/B02)")
     axes[0].set_axis_off()
@@ -163,7 +163,12 @@ def run_demo(
         segmenter = default_model(progress=not quiet).eval()
     rows = [summarise_site(s, out, segmenter) for s in tqdm(chosen, desc="TerraMesh sites", disable=quiet)]
     manifest = load_manifests()[DATASET]
-    text = format_summary(rows) + f"\n\nData: {manifest.title}. Licence: {manifest.licence}. {manifest.attribution}.\n"
+    text = format_summary(rows)
+    if model:
+        text += ("\n\nModel: the default `tiny` LandSegmenter (configs/train/tiny.yaml on LAS-mini), prompted with "
+                 "the Esri/IO class names and descriptions. LAS-mini contains chips of these five sites, so the "
+                 "agreement column is agreement with the weak label on training areas, not a held-out score.")
+    text += f"\n\nData: {manifest.title}. Licence: {manifest.licence}. {manifest.attribution}.\n"
     write_text(out / "summary.md", text)
     write_text(out / "summary.json", json.dumps([asdict(r) for r in rows], indent=2))
     if not quiet:
