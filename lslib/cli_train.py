@@ -24,14 +24,55 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from lslib.model.build import load_model
+    from lslib.training.config import TrainConfig, load_config
+    from lslib.training.trainer import train
+
+    variant = load_model(args.checkpoint).config.variant
+    base = load_config(args.config) if args.config else TrainConfig(variant=variant)
+    config = replace(
+        base,
+        variant=variant,
+        init_checkpoint=str(args.checkpoint),
+        out=args.out,
+        data=replace(base.data, roots=tuple(args.data), subsets=tuple(args.subsets) if args.subsets else None),
+        optim=replace(
+            base.optim,
+            max_steps=args.max_steps,
+            lr=args.lr,
+            warmup_steps=min(20, args.max_steps // 10),
+            trainable="decoder_adapter" if args.mode == "light" else "all",
+        ),
+        checkpoint_every=max(1, min(base.checkpoint_every, args.max_steps)),
+        eval_every=max(1, min(base.eval_every, args.max_steps)),
+    )
+    result = train(config, resume=not args.no_resume, progress=not args.quiet)
+    best = "n/a" if result.best_miou is None else f"{result.best_miou:.3f}"
+    print(
+        f"fine-tuned ({args.mode}) {variant} for {result.steps} steps in {result.seconds:.0f} s; best val mIoU {best}; "
+        f"checkpoint {result.out / 'best'}"
+    )
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from lslib.model.build import load_model
     from lslib.training.dataset import LASDataset
-    from lslib.training.evaluate import evaluate_weak_agreement
+    from lslib.training.evaluate import evaluate_weak_agreement, evaluate_zero_shot
 
     model = load_model(args.checkpoint)
-    data = LASDataset(roots=[Path(p) for p in args.data], split=args.split, val_fraction=args.val_fraction)
-    metrics = evaluate_weak_agreement(model, data, limit=args.limit)
+    data = LASDataset(
+        roots=[Path(p) for p in args.data], subsets=args.subsets, split=args.split, val_fraction=args.val_fraction
+    )
+    if args.protocol == "zero-shot":
+        if not args.target_taxonomy:
+            raise ValueError("--protocol zero-shot needs --target-taxonomy (e.g. esa_worldcover)")
+        metrics = evaluate_zero_shot(model, data, target_taxonomy=args.target_taxonomy, limit=args.limit)
+    else:
+        metrics = evaluate_weak_agreement(model, data, limit=args.limit)
     print(json.dumps(metrics, indent=1))
     if args.out:
         from lslib.atomic import write_text
@@ -50,9 +91,30 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_train)
 
+    p = sub.add_parser("finetune", help="transfer: fine-tune a checkpoint on a labelled dataset (LAS layout)")
+    p.add_argument("--checkpoint", required=True, help="the checkpoint to start from")
+    p.add_argument("--data", nargs="+", required=True, help="folders with chips of the target dataset")
+    p.add_argument("--subsets", nargs="+", default=None, help="which subsets of those folders")
+    p.add_argument("--mode", default="full", choices=["full", "light"], help="light: adapter + decoder only")
+    p.add_argument("--max-steps", type=int, default=300)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--config", default=None, help="YAML for the other settings (default: built-in)")
+    p.add_argument("--out", required=True, help="output folder (resumes from <out>/last)")
+    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_finetune)
+
     p = sub.add_parser("evaluate", help="weak-label agreement of a checkpoint on LAS chips (mIoU, OA, IoU)")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (config.json + model.safetensors)")
     p.add_argument("--data", nargs="+", required=True, help="LAS build folders")
+    p.add_argument("--subsets", nargs="+", default=None, help="LAS subsets (default: all in the folders)")
+    p.add_argument(
+        "--protocol",
+        default="weak",
+        choices=["weak", "zero-shot"],
+        help="weak: agreement with each chip's own product; zero-shot: another product's names",
+    )
+    p.add_argument("--target-taxonomy", default=None, help="zero-shot vocabulary, e.g. esa_worldcover")
     p.add_argument("--split", default="val", choices=["train", "val", "all"])
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N chips")

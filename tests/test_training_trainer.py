@@ -77,3 +77,45 @@ def test_wrong_variant_state_is_refused(las_root: Path, tmp_path: Path) -> None:
     train(_config(las_root, tmp_path / "c", 2), progress=False)
     with pytest.raises(ValueError, match=r"another output folder|is a 'tiny' model"):
         train(replace(_config(las_root, tmp_path / "c", 3), variant="base"), progress=False)
+
+
+def test_zero_shot_and_light_finetune(las_root: Path, tmp_path: Path) -> None:
+    from lslib.cli import main
+    from lslib.training.dataset import LASDataset
+    from lslib.training.evaluate import evaluate_zero_shot
+
+    train(_config(las_root, tmp_path / "base", 3), progress=False)
+    model = load_model(tmp_path / "base" / "best")
+    data = LASDataset(roots=[las_root], subsets=["mini-terramesh-s2-esri"], split="all")
+    zs = evaluate_zero_shot(model, data, target_taxonomy="esa_worldcover", limit=3)
+    assert 0.0 < zs["scored_fraction"] <= 1.0 and 0.0 <= zs["oa"] <= 1.0 and zs["chips"] > 0
+    assert set(zs["iou"]) <= {
+        c.name for c in __import__("lslib.taxonomy").taxonomy.get_taxonomy("esa_worldcover").classes
+    }
+
+    assert (
+        main(
+            [
+                "finetune",
+                "--checkpoint",
+                str(tmp_path / "base" / "best"),
+                "--data",
+                str(las_root),
+                "--subsets",
+                "mini-zion-landsat-nlcd",
+                "--mode",
+                "light",
+                "--max-steps",
+                "3",
+                "--out",
+                str(tmp_path / "ft"),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    before, after = model.state_dict(), load_model(tmp_path / "ft" / "last").state_dict()
+    enc = [k for k in before if k.startswith("image_encoder.")]
+    dec = [k for k in before if k.startswith("decoder.")]
+    assert all(torch.equal(before[k], after[k]) for k in enc), "light fine-tuning must freeze the backbone"
+    assert any(not torch.equal(before[k], after[k]) for k in dec)

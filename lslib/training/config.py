@@ -33,6 +33,9 @@ class OptimConfig:
     warmup_steps: int = 20
     grad_clip: float = 1.0
     freeze_backbone: bool = False
+    #: "all", or "decoder_adapter": only the adapter (spectral, high-frequency, fusion), neck, decoder and
+    #: alignment head train; the Hiera backbone stays frozen (the cheap transfer-learning variant)
+    trainable: Literal["all", "decoder_adapter"] = "all"
 
 
 @dataclass(frozen=True)

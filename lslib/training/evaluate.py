@@ -27,6 +27,47 @@ def predict_chip(
     return out.mask_logits[0].argmax(0).cpu()
 
 
+def evaluate_zero_shot(
+    model: Any, dataset: Any, *, target_taxonomy: str, device: torch.device | str = "cpu", limit: int | None = None,
+) -> dict[str, Any]:
+    """Zero-shot on another product's vocabulary: prompts are all class names of ``target_taxonomy``.
+
+    The reference is the chip's label translated into the target codes through the crosswalk; only
+    pixels whose source class has exactly one counterpart count (an ambiguous class such as Esri
+    rangeland -> WorldCover grassland or shrubland cannot be scored fairly and is left out).
+    Returns ``{"miou", "oa", "iou": {name: value}, "chips", "scored_fraction"}``.
+    """
+    from lslib.taxonomy import crosswalk, get_taxonomy
+    from lslib.training.metrics import ConfusionMatrix
+
+    dst = get_taxonomy(target_taxonomy)
+    classes = [c for c in dst.classes if c.code != dst.nodata]
+    codes = torch.tensor([c.code for c in classes])
+    cm = ConfusionMatrix([c.code for c in classes])
+    n, scored, labelled = 0, 0, 0
+    for i in range(len(dataset)):
+        if limit is not None and n >= limit:
+            break
+        sample = dataset[i]
+        src = get_taxonomy(sample["taxonomy"])
+        lut = {s: t[0] for s, t in crosswalk(src, dst).items() if len(t) == 1 and s != src.nodata}
+        label = sample["label"]
+        ref = torch.full_like(label, -1)
+        for s, t in lut.items():
+            ref[label == s] = t
+        valid = sample["valid"] & (ref >= 0)
+        labelled += int(sample["valid"].sum())
+        scored += int(valid.sum())
+        if not valid.any():
+            continue
+        pred_idx = predict_chip(model, sample, [c.name for c in classes], [c.description for c in classes], device)
+        cm.update(codes[pred_idx], ref, valid)
+        n += 1
+    iou = {dst.by_code(code).name: v for code, v in cm.per_class_iou().items() if v == v}
+    return {"miou": float(cm.miou()), "oa": float(cm.overall_accuracy()), "iou": iou, "chips": n,
+            "scored_fraction": scored / labelled if labelled else float("nan")}
+
+
 def evaluate_weak_agreement(
     model: Any,
     dataset: Any,

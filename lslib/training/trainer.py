@@ -119,7 +119,7 @@ def train(
         raise ValueError(
             f"init_checkpoint is a {model.config.variant!r} model but the config trains {config.variant!r}"
         )
-    if config.optim.freeze_backbone:
+    if config.optim.freeze_backbone or config.optim.trainable == "decoder_adapter":
         model.image_encoder.requires_grad_(False)
     d = config.data
     common: dict[str, Any] = dict(
