@@ -24,17 +24,24 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from lslib.atomic import atomic_path, write_text
-from lslib.crosswalk import remap
+from lslib.crosswalk import crosswalk, remap
 from lslib.taxonomy import get_taxonomy
 from lslib.training.dataset import LASDataset
 from lslib.training.metrics import ConfusionMatrix
 
-__all__ = ["ClosedSetNet", "PixelForest", "evaluate_baseline", "pixel_features", "to_taxonomy"]
+__all__ = ["PixelForest", "evaluate_baseline", "pixel_features", "to_taxonomy"]  # + ClosedSetNet (lazy)
+
+
+def __getattr__(name: str) -> Any:
+    """``ClosedSetNet`` lives in :mod:`lslib.training.baselines_cnn` (imported on first use)."""
+    if name == "ClosedSetNet":
+        from lslib.training.baselines_cnn import ClosedSetNet
+
+        return ClosedSetNet
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 Array = npt.NDArray[Any]
 #: (lo, hi) µm windows for the bands of the spectral indices; the band closest to the centre is used.
@@ -162,9 +169,7 @@ class PixelForest:
         self.fit_seconds = math.nan
         self.forest: Any = None
 
-    def fit(
-        self, dataset: LASDataset, *, subset: str, max_pixels_per_class: int = 5000, seed: int = 0
-    ) -> PixelForest:
+    def fit(self, dataset: LASDataset, *, subset: str, max_pixels_per_class: int = 5000, seed: int = 0) -> PixelForest:
         """Fit on up to ``max_pixels_per_class`` valid pixels per class (a balanced sample) of ``subset``'s chips."""
         from sklearn.ensemble import RandomForestClassifier
 
@@ -246,187 +251,6 @@ def _read_config(folder: Path, kind: str) -> dict[str, Any]:
     return doc
 
 
-# --- the closed-set CNN ------------------------------------------------------------------------------------
-def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, bias=False),
-        nn.GroupNorm(8, cout),
-        nn.ReLU(inplace=True),
-    )
-
-
-class _TinyUNet(nn.Module):
-    """Two stride-2 stages (to H/4), a dilated context conv, one skip at H/2 and a full-resolution 1x1 path.
-
-    ``(B, F, H, W)`` normalised features (H, W multiples of 4) -> ``(B, K, H, W)`` logits.
-    """
-
-    def __init__(self, in_channels: int, n_classes: int, width: int = 32) -> None:
-        super().__init__()
-        w = width
-        self.pixel = nn.Sequential(nn.Conv2d(in_channels, 16, 1), nn.ReLU(inplace=True))
-        self.enc1 = nn.Sequential(_block(in_channels, w, stride=2), _block(w, w))
-        self.enc2 = nn.Sequential(_block(w, 2 * w, stride=2), _block(2 * w, 2 * w), _block(2 * w, 2 * w, dilation=2))
-        self.dec1 = nn.Sequential(nn.Conv2d(3 * w, w, 1), nn.ReLU(inplace=True), _block(w, w))
-        self.head = nn.Sequential(nn.Conv2d(w + 16, w, 1), nn.ReLU(inplace=True), nn.Conv2d(w, n_classes, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        e1 = self.enc1(x)
-        e2 = self.enc2(e1)
-        d1 = self.dec1(torch.cat([F.interpolate(e2, size=e1.shape[-2:], mode="bilinear"), e1], 1))
-        up = F.interpolate(d1, size=x.shape[-2:], mode="bilinear")
-        out: Tensor = self.head(torch.cat([up, self.pixel(x)], 1))
-        return out
-
-
-class ClosedSetNet:
-    """A small segmentation CNN with a fixed class head for one product and one band set (no text).
-
-    Inputs are :func:`pixel_features` normalised by the per-feature mean/std of the training pixels.
-    Attributes (after :meth:`fit`): ``taxonomy``, ``classes`` (head order = codes seen in training, in the
-    product's order), ``band_names``, ``band_wavelengths`` (µm), ``fit_seconds``, ``net``.
-    """
-
-    def __init__(self, *, width: int = 32) -> None:
-        self.width = width
-        self.taxonomy = ""
-        self.classes: tuple[int, ...] = ()
-        self.band_names: tuple[str, ...] = ()
-        self.band_wavelengths: tuple[float, ...] = ()
-        self.mean: Tensor = torch.zeros(0)
-        self.std: Tensor = torch.ones(0)
-        self.fit_seconds = math.nan
-        self.net: _TinyUNet | None = None
-
-    def _inputs(self, image: Tensor | Array, wavelengths: Tensor | Array | Sequence[float]) -> Tensor:
-        feats, _ = pixel_features(image, wavelengths)
-        return (torch.from_numpy(feats) - self.mean[:, None, None]) / self.std[:, None, None]
-
-    def fit(
-        self, dataset: LASDataset, *, subset: str, steps: int = 300, batch_size: int = 8, lr: float = 1e-3, seed: int = 0
-    ) -> ClosedSetNet:
-        """Train on ``subset``'s chips with cross-entropy over valid pixels.
-
-        Batches of ``batch_size`` chips of one size (drawn with replacement, randomly flipped/rotated);
-        AdamW with cosine decay; class weights ∝ 1/sqrt(pixel share) (clipped to [0.2, 5] of the mean) so
-        that rare classes are learnt. All chips of the subset are held in memory as features.
-        """
-        start = time.perf_counter()
-        indices = _subset_indices(dataset, subset)
-        x_s, y_s, self.band_names, self.band_wavelengths, self.taxonomy = _sample_pixels(dataset, indices, 5000, seed)
-        self.mean = torch.from_numpy(x_s.mean(0))
-        self.std = torch.from_numpy(x_s.std(0)).clamp_min(1e-6)
-        self.classes = tuple(int(c) for c in np.unique(y_s))
-        self.classes = tuple(c for c in get_taxonomy(self.taxonomy).codes if c in self.classes)
-        lut = {c: i for i, c in enumerate(self.classes)}
-        groups: dict[tuple[int, int], tuple[list[Tensor], list[Tensor]]] = {}
-        for i in indices:
-            item = dataset[i]
-            target = torch.full(item["label"].shape, -1, dtype=torch.long)
-            for code, k in lut.items():
-                target[(item["label"] == code) & item["valid"]] = k
-            xs, ys = groups.setdefault(tuple(item["label"].shape), ([], []))
-            xs.append(self._inputs(item["image"], item["wavelengths"]))
-            ys.append(target)
-        data = [(torch.stack(xs), torch.stack(ys)) for xs, ys in groups.values()]
-        counts = sum(torch.bincount(y[y >= 0], minlength=len(self.classes)) for _, y in data)
-        assert isinstance(counts, Tensor)
-        weights = (counts.sum() / counts.clamp_min(1)).float().sqrt()
-        weights = (weights / weights.mean()).clamp(0.2, 5.0)
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.net = _TinyUNet(len(self.mean), len(self.classes), self.width)
-        gen = torch.Generator().manual_seed(seed)
-        sizes = torch.tensor([len(x) for x, _ in data], dtype=torch.float)
-        opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=lr * 0.05)
-        self.net.train()
-        for _ in range(steps):
-            xg, yg = data[int(torch.multinomial(sizes, 1, generator=gen))]
-            pick = torch.randint(len(xg), (batch_size,), generator=gen)
-            xb, yb = _augment(xg[pick], yg[pick], gen)
-            logits = self.net(_pad4(xb))[..., : xb.shape[-2], : xb.shape[-1]]
-            loss = F.cross_entropy(logits, yb, weight=weights, ignore_index=-1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        self.net.eval()
-        self.fit_seconds = time.perf_counter() - start
-        return self
-
-    @torch.inference_mode()
-    def predict(self, image: Tensor | Array, wavelengths: Tensor | Array | Sequence[float]) -> Array:
-        """``image`` (C, H, W) physical units, ``wavelengths`` (C,) µm -> ``(H, W)`` int64 product codes."""
-        if self.net is None:
-            raise RuntimeError("ClosedSetNet is not fitted: call fit() or load()")
-        _check_bands("ClosedSetNet", self.band_wavelengths, wavelengths)
-        self.net.eval()
-        x = self._inputs(image, wavelengths)[None]
-        logits = self.net(_pad4(x))[0, :, : x.shape[-2], : x.shape[-1]]
-        codes = torch.tensor(self.classes, dtype=torch.long)
-        return codes[logits.argmax(0)].numpy()
-
-    def save(self, folder: str | Path) -> Path:
-        """Write ``model.safetensors`` (weights, feature mean/std) and ``config.json`` into ``folder``."""
-        from safetensors.torch import save_file
-
-        if self.net is None:
-            raise RuntimeError("ClosedSetNet is not fitted: nothing to save")
-        folder = Path(folder)
-        tensors = {f"net.{k}": v.contiguous() for k, v in self.net.state_dict().items()}
-        tensors |= {"feature_mean": self.mean.contiguous(), "feature_std": self.std.contiguous()}
-        with atomic_path(folder / "model.safetensors") as tmp:
-            save_file(tensors, str(tmp))
-        doc = {
-            "kind": "closed_set_net",
-            "taxonomy": self.taxonomy,
-            "classes": list(self.classes),
-            "band_names": list(self.band_names),
-            "band_wavelengths": list(self.band_wavelengths),
-            "width": self.width,
-        }
-        write_text(folder / "config.json", json.dumps(doc, indent=1))
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path) -> ClosedSetNet:
-        """Load a network written by :meth:`save` (safetensors + JSON: nothing is unpickled)."""
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        doc = _read_config(folder, "closed_set_net")
-        tensors = load_file(str(folder / "model.safetensors"), device="cpu")
-        model = cls(width=int(doc["width"]))
-        model.taxonomy, model.classes = str(doc["taxonomy"]), tuple(int(c) for c in doc["classes"])
-        model.band_names = tuple(map(str, doc["band_names"]))
-        model.band_wavelengths = tuple(float(w) for w in doc["band_wavelengths"])
-        model.mean, model.std = tensors.pop("feature_mean"), tensors.pop("feature_std")
-        model.net = _TinyUNet(len(model.mean), len(model.classes), model.width)
-        model.net.load_state_dict({k.removeprefix("net."): v for k, v in tensors.items()})
-        model.net.eval()
-        return model
-
-
-def _pad4(x: Tensor) -> Tensor:
-    """Replicate-pad ``(B, F, H, W)`` on the bottom/right to multiples of 4 (the net's stride)."""
-    ph, pw = -x.shape[-2] % 4, -x.shape[-1] % 4
-    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-
-
-def _augment(x: Tensor, y: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-    """The same random flips (and a quarter turn for square chips) on features and targets."""
-    flips = torch.rand(3, generator=gen) < 0.5
-    if flips[0]:
-        x, y = x.flip(-1), y.flip(-1)
-    if flips[1]:
-        x, y = x.flip(-2), y.flip(-2)
-    if flips[2] and x.shape[-1] == x.shape[-2]:
-        x, y = x.rot90(1, (-2, -1)), y.rot90(1, (-2, -1))
-    return x.contiguous(), y.contiguous()
-
-
 # --- mapping and evaluation --------------------------------------------------------------------------------
 def to_taxonomy(pred_codes: Tensor | Array, src: str, dst: str) -> Array:
     """Map closed-set predictions (``src`` codes, any shape) to ``dst`` codes through the crosswalk.
@@ -451,14 +275,15 @@ def evaluate_baseline(
             ``image``, ``wavelengths``, ``label``, ``valid`` and ``taxonomy`` (e.g.
             :class:`lslib.training.folders.RasterPairDataset`; then ``subset=None``: all items).
         target_taxonomy: the product the scores are in (default: the chips' own). Predictions in another
-            product go through :func:`to_taxonomy`, and so does the reference (also ``ambiguous="first"``:
-            each reference class counts as its best-ranked target class). Reference pixels whose class has
-            no counterpart are not counted; predictions without a counterpart count as misses.
+            product go through :func:`to_taxonomy` (best-ranked counterpart). The reference is translated
+            as in :func:`lslib.training.evaluate.evaluate_zero_shot`: only pixels whose class has exactly
+            one counterpart are scored (an ambiguous class such as Esri rangeland -> WorldCover grassland
+            or shrubland cannot be scored fairly), so the model and the baselines share one protocol.
 
     Returns:
-        ``{"subset", "taxonomy", "model_taxonomy", "chips", "oa", "miou", "iou": {class name: IoU} (classes
-        in reference or prediction), "pixels", "confusion": ConfusionMatrix.as_dict()}`` (mIoU over the
-        classes present in reference or prediction).
+        ``{"subset", "taxonomy", "model_taxonomy", "chips", "oa", "miou", "iou": {class name: IoU}, "pixels",
+        "confusion": ConfusionMatrix.as_dict()}``; ``iou`` and ``miou`` cover the classes present in the
+        reference or the prediction.
     """
     if isinstance(dataset, LASDataset):
         if subset is None:
@@ -468,30 +293,35 @@ def evaluate_baseline(
         raise ValueError(f"subset={subset!r} applies to a LASDataset only; pass subset=None for {type(dataset)}")
     else:
         indices = list(range(len(dataset)))
+    if not indices:
+        raise ValueError("the dataset is empty: nothing to evaluate")
     cm: ConfusionMatrix | None = None
+    dst = get_taxonomy(target_taxonomy) if target_taxonomy else None
     for i in indices:
         item = dataset[i]
         ref_tax = get_taxonomy(item["taxonomy"])
-        dst = get_taxonomy(target_taxonomy or ref_tax.key)
+        dst = dst or ref_tax
         cm = cm or ConfusionMatrix(dst.codes)
         pred = model.predict(item["image"], item["wavelengths"])
         if model.taxonomy != dst.key:
             pred = to_taxonomy(pred, model.taxonomy, dst.key)
         label, valid = np.asarray(item["label"]), np.asarray(item["valid"])
         if ref_tax.key != dst.key:
-            fill = ref_tax.nodata if ref_tax.nodata is not None else ref_tax.codes[0]  # masked by `valid`
-            label = to_taxonomy(np.where(valid, label, fill), ref_tax.key, dst.key)
+            unique = {s: t[0] for s, t in crosswalk(ref_tax, dst).items() if len(t) == 1 and s != ref_tax.nodata}
+            valid = valid & np.isin(label, list(unique))
+            lut = np.full(max(int(label.max()), *unique) + 1, -1, dtype=np.int64)
+            lut[list(unique)] = list(unique.values())
+            label = lut[np.clip(label, 0, None)]
         cm.update(pred, label, valid)
-    assert cm is not None
-    tax = get_taxonomy(target_taxonomy or dataset[indices[0]]["taxonomy"])
+    assert cm is not None and dst is not None
     return {
         "subset": subset,
-        "taxonomy": tax.key,
+        "taxonomy": dst.key,
         "model_taxonomy": model.taxonomy,
         "chips": len(indices),
         "oa": cm.overall_accuracy(),
         "miou": cm.miou(),
-        "iou": {tax.by_code(c).name: v for c, v in cm.per_class_iou().items() if v == v},
+        "iou": {dst.by_code(c).name: v for c, v in cm.per_class_iou().items() if v == v},
         "pixels": cm.total,
         "confusion": cm.as_dict(),
     }

@@ -1,0 +1,243 @@
+"""Benchmark training and the evaluation protocols on LAS-mini (CPU, 2 threads; a GPU when present).
+
+1. Training throughput per variant: steps/s and chips/s (batch 4, 128 px LAS-mini chips) and peak
+   RSS, each variant in its own process.
+2. Time to the default checkpoint: build LAS-mini + train ``configs/train/tiny.yaml`` from scratch
+   (target <= 5 minutes on 2 CPU cores), and its validation agreement with the weak labels.
+3. The evaluation table on the validation chips: LandSegmenter (weak-label agreement, zero-shot with
+   ESA WorldCover names, transfer = light fine-tuning on Zion/NLCD) beside the closed-set baselines
+   trained on the same weak labels (per-pixel random forest, small CNN), written as CSV + markdown.
+
+    LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/train.py [--skip-default] [--out outputs/bench-train]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LSLIB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+THROUGHPUT = r"""
+import json, resource, sys, time
+from dataclasses import replace
+import torch
+from lslib.training.config import TrainConfig, DataConfig, OptimConfig
+from lslib.training.trainer import train
+torch.set_num_threads(2)
+variant, steps, las, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+cfg = TrainConfig(variant=variant, out=out, checkpoint_every=10**9, eval_every=10**9,
+                  data=DataConfig(roots=(las,), batch_size=4), optim=OptimConfig(max_steps=steps + 2, warmup_steps=1))
+train(replace(cfg), progress=False, stop_at=2)  # warm-up: imports, text encoder, first batches
+t0 = time.perf_counter()
+r = train(cfg, progress=False)
+dt = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"variant": variant, "steps": steps, "seconds": dt, "steps_per_s": steps / dt,
+                  "chips_per_s": 4 * steps / dt, "peak_rss_mb": peak}))
+"""
+
+
+def throughput(las: Path, variants: dict[str, int]) -> list[dict[str, float]]:
+    rows = []
+    for variant, steps in variants.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run(
+                [sys.executable, "-c", THROUGHPUT, variant, str(steps), str(las), tmp], capture_output=True, text=True
+            )
+        if proc.returncode:
+            print(f"{variant}: failed\n{proc.stderr[-1500:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def time_to_default(workdir: Path) -> dict[str, float]:
+    """Build LAS-mini and train the default recipe from scratch into ``workdir``."""
+    from dataclasses import replace
+
+    from lslib.training.config import load_config
+    from lslib.training.default import build_las_mini
+    from lslib.training.trainer import train
+
+    t0 = time.perf_counter()
+    build_las_mini(workdir / "las-mini", progress=False)
+    t_las = time.perf_counter() - t0
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "train" / "tiny.yaml")
+    cfg = replace(cfg, out=str(workdir / "model"), data=replace(cfg.data, roots=(str(workdir / "las-mini"),)))
+    result = train(cfg, progress=False)
+    return {
+        "las_seconds": t_las,
+        "train_seconds": result.seconds,
+        "total_seconds": time.perf_counter() - t0,
+        "val_miou": float(result.best_miou or float("nan")),
+        "steps": result.steps,
+    }
+
+
+def evaluation_table(las: Path, checkpoint: Path, out: Path) -> list[dict[str, object]]:
+    from lslib.model.build import load_model
+    from lslib.training.dataset import LASDataset
+    from lslib.training.evaluate import evaluate_weak_agreement, evaluate_zero_shot
+
+    rows: list[dict[str, object]] = []
+    model = load_model(checkpoint)
+    subsets = ["mini-zion-landsat-nlcd", "mini-terramesh-s2-esri", "mini-t29unu-s2-scl"]
+    for s in subsets:
+        val = LASDataset(roots=[las], subsets=[s], split="val")
+        m = evaluate_weak_agreement(model, val)
+        rows.append(
+            {
+                "method": "LandSegmenter tiny",
+                "protocol": "weak-label agreement",
+                "data": s,
+                "miou": m["miou"],
+                "oa": m["oa"],
+                "chips": m["chips"],
+            }
+        )
+    val = LASDataset(roots=[las], subsets=["mini-terramesh-s2-esri"], split="val")
+    z = evaluate_zero_shot(model, val, target_taxonomy="esa_worldcover")
+    rows.append(
+        {
+            "method": "LandSegmenter tiny",
+            "protocol": "zero-shot (WorldCover names)",
+            "data": "mini-terramesh-s2-esri",
+            "miou": z["miou"],
+            "oa": z["oa"],
+            "chips": z["chips"],
+        }
+    )
+    # transfer: light fine-tuning on Zion/NLCD train chips, evaluated on its val chips
+    ft_out = out / "finetune-zion"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lslib",
+            "finetune",
+            "--checkpoint",
+            str(checkpoint),
+            "--data",
+            str(las),
+            "--subsets",
+            "mini-zion-landsat-nlcd",
+            "--mode",
+            "light",
+            "--max-steps",
+            "150",
+            "--out",
+            str(ft_out),
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    m = evaluate_weak_agreement(
+        load_model(ft_out / "best"), LASDataset(roots=[las], subsets=["mini-zion-landsat-nlcd"], split="val")
+    )
+    rows.append(
+        {
+            "method": "LandSegmenter tiny + light fine-tune",
+            "protocol": "transfer",
+            "data": "mini-zion-landsat-nlcd",
+            "miou": m["miou"],
+            "oa": m["oa"],
+            "chips": m["chips"],
+        }
+    )
+    try:
+        from lslib.training import baselines
+    except ImportError:
+        return rows
+    train_all = LASDataset(roots=[las], split="train")
+    val_all = LASDataset(roots=[las], split="val")
+    for name, cls in [("random forest (pixels)", baselines.PixelForest), ("closed-set CNN", baselines.ClosedSetNet)]:
+        for s in subsets:
+            model_b = cls()
+            model_b.fit(train_all, subset=s)
+            m = baselines.evaluate_baseline(model_b, val_all, subset=s)
+            rows.append(
+                {
+                    "method": name,
+                    "protocol": "weak-label agreement",
+                    "data": s,
+                    "miou": m["miou"],
+                    "oa": m["oa"],
+                    "chips": m.get("chips", ""),
+                }
+            )
+        model_b = cls()
+        model_b.fit(train_all, subset="mini-terramesh-s2-esri")
+        m = baselines.evaluate_baseline(
+            model_b, val_all, subset="mini-terramesh-s2-esri", target_taxonomy="esa_worldcover"
+        )
+        rows.append(
+            {
+                "method": name,
+                "protocol": "zero-shot via crosswalk (WorldCover)",
+                "data": "mini-terramesh-s2-esri",
+                "miou": m["miou"],
+                "oa": m["oa"],
+                "chips": m.get("chips", ""),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--skip-default", action="store_true", help="do not retrain the default checkpoint")
+    ap.add_argument("--out", type=Path, default=Path("outputs/bench-train"))
+    args = ap.parse_args()
+    from lslib.training.default import default_dir, default_model
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    default_model(progress=False)  # ensures LAS-mini and the cached default checkpoint exist
+    las, ckpt = default_dir().parent / "las-mini", default_dir() / "best"
+
+    print("## Training throughput (batch 4)\n\n| variant | steps | seconds | steps/s | chips/s | peak RSS (MB) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in throughput(las, {"tiny": 40, "base": 6}):
+        print(
+            f"| {r['variant']} | {r['steps']} | {r['seconds']:.1f} | {r['steps_per_s']:.2f} | {r['chips_per_s']:.1f} | "
+            f"{r['peak_rss_mb']:.0f} |"
+        )
+    if not args.skip_default:
+        with tempfile.TemporaryDirectory() as tmp:
+            d = time_to_default(Path(tmp))
+        flag = "met" if d["total_seconds"] <= 300 else "MISSED"
+        print(
+            "\n## Time to the default checkpoint (from nothing)\n\n| LAS-mini build (s) | training (s) | total (s) | "
+            "target | steps | val weak-label mIoU |\n|---:|---:|---:|---|---:|---:|"
+        )
+        print(
+            f"| {d['las_seconds']:.0f} | {d['train_seconds']:.0f} | {d['total_seconds']:.0f} | <= 300 s ({flag}) | "
+            f"{d['steps']} | {d['val_miou']:.3f} |"
+        )
+    rows = evaluation_table(las, ckpt, args.out)
+    import csv
+
+    with (args.out / "evaluation.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = ["| method | protocol | data | mIoU | OA | chips |", "|---|---|---|---:|---:|---:|"]
+    lines += [
+        f"| {r['method']} | {r['protocol']} | {r['data']} | {float(r['miou']):.3f} | {float(r['oa']):.3f} | "
+        f"{r['chips']} |"
+        for r in rows
+    ]
+    (args.out / "evaluation.md").write_text("\n".join(lines) + "\n")
+    print("\n## Evaluation on LAS-mini validation chips\n\n" + "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
