@@ -229,6 +229,10 @@ def train(
             continue
         break
     bar.close()
+    if accelerator.is_main_process and not (out / "best" / "config.json").exists():
+        # no validation chips (tiny datasets): the final weights are the best we know
+        save_model(core, out / "best", metadata={"step": step, "val_miou": None, "note": "no validation chips",
+                                                 "train_config": config.to_dict()})
     return TrainResult(
         out=out,
         steps=step,
