@@ -49,12 +49,12 @@ def _doc() -> dict[str, object]:
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
-        ({"colour": 1}, r"unknown field\(s\) \['colour'\]"),
+        ({"colour": 1}, r"unknown key\(s\) \['colour'\]"),
         ({"image": {**_doc()["image"], "bands": {"B99": "x"}}}, r"\['B99'\] are not landsat8 bands"),  # type: ignore[dict-item]
         ({"label": {**_doc()["label"], "taxonomy": "nlcdd"}}, "Did you mean 'nlcd'"),  # type: ignore[dict-item]
         ({"quality": {"max_cloud_fraction": 5}}, r"must be a fraction in \[0, 1\]"),
         ({"chip": {"size": 2}}, "size must be >= 8"),
-        ({"sampling": {"strategy": "global", "nn": 3}}, r"sampling: unknown field"),
+        ({"sampling": {"strategy": "global", "nn": 3}}, r"sampling: unknown key"),
     ],
 )
 def test_bad_recipes(patch: dict[str, object], message: str) -> None:

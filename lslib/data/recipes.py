@@ -9,12 +9,13 @@ is a new YAML file. ``stac_url: local`` means the loopback STAC API over the mir
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from lslib.configtools import from_mapping
 from lslib.data.fetch import manifest_dir
 
 Resampling = Literal["nearest", "mode", "bilinear", "average"]
@@ -165,16 +166,7 @@ def list_recipes() -> list[str]:
 
 
 def _build(cls: type[Any], doc: Any, where: str) -> Any:
-    if not isinstance(doc, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(doc).__name__}")
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(doc) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; valid: {sorted(names)}")
-    try:
-        return cls(**doc)
-    except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from exc
+    return from_mapping(cls, doc, where)
 
 
 def parse_recipe(doc: dict[str, Any], *, where: str = "recipe") -> Recipe:

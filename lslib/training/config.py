@@ -6,11 +6,13 @@ Every field has a default; a YAML file overrides any subset, the CLI overrides a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from lslib.configtools import from_mapping
 
 
 @dataclass(frozen=True)
@@ -66,16 +68,7 @@ class TrainConfig:
 
 
 def _section(cls: type[Any], doc: Any, where: str) -> Any:
-    if doc is None:
-        return cls()
-    if not isinstance(doc, dict):
-        raise ValueError(f"{where}: expected a mapping")
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(doc) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid: {sorted(names)}")
-    doc = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
-    return cls(**doc)
+    return from_mapping(cls, doc, where, none_is_default=True)
 
 
 def parse_config(doc: dict[str, Any], *, where: str = "config") -> TrainConfig:
