@@ -1,0 +1,233 @@
+"""Encode an image once, prompt it many times: the engine of the interactive map and of tiled mapping.
+
+    predictor = Predictor(default_model())
+    predictor.set_image(da)                      # encoder + adapter once (cached, LRU-bounded in bytes)
+    pred = predictor.predict(["water", "forest", "cropland", "built-up area"])
+    pred.class_map, pred.confidence              # georeferenced DataArrays on da's grid
+
+:meth:`Predictor.predict` runs only the text encoder (one cached vector per prompt: editing one
+class's name encodes one new prompt), the decoder and the fusion (:mod:`lslib.fusion`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from lslib.fusion import UNKNOWN, FusionResult, Mode, fuse
+from lslib.inference.inputs import image_tensor
+from lslib.model.landsegmenter import ImageEmbedding, SegmenterOutput
+from lslib.prompt_set import ClassPrompt, PromptSet, from_names, validate
+
+DEFAULT_CACHE_BYTES = 1 << 30
+PromptKey = tuple[str, str | None, tuple[str, ...]]
+
+
+def resolve_prompts(prompts: PromptSet | Sequence[str] | str) -> PromptSet:
+    """A :class:`PromptSet`, a list of names or ``"water, forest, ..."`` -> a validated prompt set."""
+    if isinstance(prompts, str):
+        prompts = [p for p in (s.strip() for s in prompts.split(",")) if p]
+    ps = prompts if isinstance(prompts, PromptSet) else from_names(list(prompts))
+    validate(ps)  # a PromptSet validates on construction; re-checked for sets built with object.__setattr__
+    return ps
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``None`` -> the accelerator's choice (a GPU when present, else CPU)."""
+    if device is not None:
+        return torch.device(device)
+    try:
+        from accelerate import PartialState
+
+        return torch.device(PartialState(cpu=not torch.cuda.is_available()).device)
+    except Exception:  # noqa: BLE001 - accelerate state conflicts: fall back to a plain choice
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Prediction:
+    """A zero-shot map on the image's grid. ``class_map``: index into ``prompts`` (``-1`` unknown)."""
+
+    prompts: PromptSet
+    class_map: xr.DataArray  # (y, x) int16
+    confidence: xr.DataArray  # (y, x) float32 in [0, 1]
+    probabilities: xr.DataArray | None = None  # (class, y, x) fused scores, on request
+    class_confidence: dict[str, float] = field(default_factory=dict)
+
+    def to_dataset(self) -> xr.Dataset:
+        data = {"class_map": self.class_map, "confidence": self.confidence}
+        if self.probabilities is not None:
+            data["probabilities"] = self.probabilities
+        ds = xr.Dataset(data)
+        ds.attrs["classes"] = list(self.prompts.names)
+        return ds
+
+    def areas(self) -> list[dict[str, Any]]:
+        """Per class (and unknown): pixel count, area in hectares (projected CRS) and percentage of valid pixels."""
+        values = np.asarray(self.class_map.values)
+        valid = self.confidence.notnull().values
+        total = int(valid.sum())
+        try:
+            rx, ry = self.class_map.rio.resolution()
+            crs = self.class_map.rio.crs
+            px_ha = abs(rx * ry) / 1e4 if crs is not None and crs.is_projected else float("nan")
+        except Exception:  # noqa: BLE001 - no georeferencing: areas in pixels only
+            px_ha = float("nan")
+        rows = []
+        for i, name in [*enumerate(self.prompts.names), (UNKNOWN, "unknown")]:
+            n = int(((values == i) & valid).sum())
+            rows.append({"class": name, "pixels": n, "hectares": n * px_ha, "percent": 100 * n / total if total else 0.0})
+        return rows
+
+
+class Predictor:
+    """Cached image embeddings + cached prompt vectors around a :class:`~lslib.model.LandSegmenter`.
+
+    Args:
+        model: a LandSegmenter (``None``: :func:`lslib.training.default.default_model`).
+        device: ``None`` picks a GPU when present (through accelerate), else CPU.
+        cache_bytes: budget of the image-embedding LRU cache (embeddings of several tiles/AOIs).
+        mode, alpha: fusion design (:func:`lslib.fusion.fuse`).
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        device: str | torch.device | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        mode: Mode = "classwise",
+        alpha: float = 1.0,
+    ) -> None:
+        if model is None:
+            from lslib.training.default import default_model
+
+            model = default_model()
+        self.device = pick_device(device)
+        self.model = model.to(self.device).eval()
+        self.cache_bytes = int(cache_bytes)
+        self.mode: Mode = mode
+        self.alpha = alpha
+        self._embeddings: OrderedDict[str, tuple[ImageEmbedding, xr.DataArray]] = OrderedDict()
+        self._text: dict[PromptKey, torch.Tensor] = {}
+        self._key: str | None = None
+        self.stats = {"image_encodes": 0, "text_encodes": 0, "predicts": 0}
+
+    # --- image -----------------------------------------------------------------------------------
+    @staticmethod
+    def image_key(da: xr.DataArray) -> str:
+        """Content hash of the pixels, band set and grid: the same AOI is never encoded twice."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.ascontiguousarray(np.asarray(da.values, dtype=np.float32)).tobytes())
+        h.update(repr([str(b) for b in da["band"].values]).encode())
+        h.update(repr(np.asarray(da["wavelength"].values).tolist()).encode() if "wavelength" in da.coords else b"")
+        for dim in ("y", "x"):
+            if dim in da.coords:
+                h.update(np.asarray(da[dim].values, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+    @torch.inference_mode()
+    def set_image(self, da: xr.DataArray, *, key: str | None = None) -> str:
+        """Encode ``da`` (``(band, y, x)`` with a ``wavelength`` coordinate) unless cached; make it current."""
+        image, waves, names = image_tensor(da)
+        key = key or self.image_key(da)
+        if key in self._embeddings:
+            self._embeddings.move_to_end(key)
+        else:
+            emb = self.model.encode_image(image.to(self.device), waves.to(self.device), names)
+            template = da.isel(band=0, drop=True)
+            template = template.drop_vars([c for c in template.coords if c not in ("y", "x", "spatial_ref")])
+            valid = xr.DataArray(np.isfinite(image[0].numpy()).any(0), dims=("y", "x"))
+            self._embeddings[key] = (emb, template.copy(data=valid.values))
+            self.stats["image_encodes"] += 1
+            self._evict(keep=key)
+        self._key = key
+        return key
+
+    def _evict(self, keep: str) -> None:
+        while len(self._embeddings) > 1 and self.cached_bytes() > self.cache_bytes:
+            oldest = next(iter(self._embeddings))
+            if oldest == keep:
+                self._embeddings.move_to_end(oldest)
+                continue
+            del self._embeddings[oldest]
+
+    def cached_bytes(self) -> int:
+        return sum(e.nbytes() for e, _ in self._embeddings.values())
+
+    @property
+    def embedding(self) -> ImageEmbedding:
+        if self._key is None:
+            raise RuntimeError("no image set: call predictor.set_image(da) first")
+        return self._embeddings[self._key][0]
+
+    # --- text ------------------------------------------------------------------------------------
+    @staticmethod
+    def prompt_key(prompt: ClassPrompt) -> PromptKey:
+        return (prompt.name, prompt.description, tuple(prompt.synonyms))
+
+    def text_embeddings(self, prompts: PromptSet) -> torch.Tensor:
+        """``(K, D)`` unit vectors; each prompt is encoded once per predictor, then reused."""
+        vectors = []
+        for p in prompts:
+            key = self.prompt_key(p)
+            if key not in self._text:
+                vec = self.model.encode_prompts([p.name], descriptions=[p.description], synonyms=[list(p.synonyms)])
+                self._text[key] = vec[0].to(self.device)
+                self.stats["text_encodes"] += 1
+            vectors.append(self._text[key])
+        if not vectors:
+            return torch.zeros(0, self.model.config.text_dim, device=self.device)
+        return torch.stack(vectors)
+
+    # --- prediction ------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def raw(self, prompts: PromptSet | Sequence[str] | str) -> tuple[PromptSet, SegmenterOutput, FusionResult]:
+        """Decoder outputs and the fused decision on the current image, as tensors (tiling uses this)."""
+        ps = resolve_prompts(prompts)
+        out = self.model.decode(self.embedding, self.text_embeddings(ps))
+        thresholds = ps.thresholds
+        result = fuse(
+            out.mask_logits, out.presence_logits, out.similarity, scale=self.model.alignment.scale(),
+            alpha=self.alpha, mode=self.mode, threshold=thresholds,
+        )
+        self.stats["predicts"] += 1
+        return ps, out, result
+
+    def predict(self, prompts: PromptSet | Sequence[str] | str, *, probabilities: bool = False) -> Prediction:
+        """Zero-shot map of the current image for ``prompts`` (names, ``"a, b, c"`` or a :class:`PromptSet`).
+
+        Returns a :class:`Prediction` whose DataArrays share the image's grid and CRS; nodata pixels
+        (NaN in every band) are ``-1`` in ``class_map`` and NaN in ``confidence``.
+        """
+        ps, _, result = self.raw(prompts)
+        _, template = self._embeddings[self._key]  # type: ignore[index]
+        valid = template.values.astype(bool)
+        index = result.class_index[0].cpu().numpy().astype(np.int16)
+        index[~valid] = UNKNOWN
+        conf = result.confidence[0].float().cpu().numpy()
+        conf[~valid] = np.nan
+        class_map = template.copy(data=index).rename("class_map")
+        class_map.attrs = {"classes": list(ps.names), "unknown": UNKNOWN, "long_name": "zero-shot land cover"}
+        class_map = class_map.rio.write_nodata(UNKNOWN, encoded=False) if hasattr(class_map, "rio") else class_map
+        confidence = template.copy(data=conf.astype(np.float32)).rename("confidence")
+        confidence.attrs = {"long_name": "fused class score of the winning class"}
+        probs = None
+        if probabilities:
+            scores = result.scores[0].float().cpu().numpy()
+            scores[:, ~valid] = np.nan
+            probs = xr.DataArray(
+                scores, dims=("class", "y", "x"), coords={"class": list(ps.names), **{d: template[d] for d in ("y", "x")}},
+                name="probabilities",
+            )
+            if "spatial_ref" in template.coords:
+                probs = probs.assign_coords(spatial_ref=template["spatial_ref"])
+        cc = {n: float(v) for n, v in zip(ps.names, result.class_confidence[0].tolist(), strict=True)}
+        return Prediction(ps, class_map, confidence, probs, cc)
