@@ -70,7 +70,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.protocol == "zero-shot":
         if not args.target_taxonomy:
             raise ValueError("--protocol zero-shot needs --target-taxonomy (e.g. esa_worldcover)")
-        metrics = evaluate_zero_shot(model, data, target_taxonomy=args.target_taxonomy, limit=args.limit)
+        fusion = None if args.fusion == "none" else args.fusion
+        metrics = evaluate_zero_shot(model, data, target_taxonomy=args.target_taxonomy, limit=args.limit, fusion=fusion)
     else:
         metrics = evaluate_weak_agreement(model, data, limit=args.limit)
     print(json.dumps(metrics, indent=1))
@@ -115,6 +116,10 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
         help="weak: agreement with each chip's own product; zero-shot: another product's names",
     )
     p.add_argument("--target-taxonomy", default=None, help="zero-shot vocabulary, e.g. esa_worldcover")
+    p.add_argument(
+        "--fusion", default="global", choices=["global", "classwise", "decoder", "similarity", "none"],
+        help="zero-shot: how decoder masks and dense similarity are combined (docs/fusion.md; none = mask argmax)",
+    )
     p.add_argument("--split", default="val", choices=["train", "val", "all"])
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N chips")

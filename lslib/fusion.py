@@ -17,7 +17,7 @@ with neither mask nor similarity support scores low everywhere and is not invent
 ``class(x) = argmax_k f_k(x)``, ``confidence(x) = max_k f_k(x)``, and ``unknown`` where the confidence
 is below the threshold of the winning class (one global value or one per class).
 
-``mode`` switches the design for ablations: ``"classwise"`` (above), ``"global"`` (one confidence for
+``mode`` switches the design: ``"classwise"`` (above), ``"global"`` (the measured default, see docs) (one confidence for
 all classes: the mean of ``c_k``), ``"decoder"`` (``f = p``) and ``"similarity"`` (``f = q``).
 """
 

@@ -82,7 +82,9 @@ def assign_bands(
         else:
             raise ValueError(f"unknown sensor {sensor!r}; choose one of {sorted(SENSOR_PRESETS)} or {list(SENSORS)}")
     if not bands:
-        raise ValueError("give bands= (names or µm, one per band in file order) or sensor= (naip, s2-l2a, landsat8, rgb)")
+        raise ValueError(
+            "give bands= (names or µm, one per band in file order) or sensor= (naip, s2-l2a, landsat8, rgb)"
+        )
     parsed = [_parse_band(b, table) for b in bands]
     if len(parsed) != da.sizes["band"]:
         raise ValueError(

@@ -47,7 +47,7 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         from accelerate import PartialState
 
         return torch.device(PartialState(cpu=not torch.cuda.is_available()).device)
-    except Exception:  # noqa: BLE001 - accelerate state conflicts: fall back to a plain choice
+    except Exception:  # accelerate state conflicts: fall back to a plain choice
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -78,12 +78,13 @@ class Prediction:
             rx, ry = self.class_map.rio.resolution()
             crs = self.class_map.rio.crs
             px_ha = abs(rx * ry) / 1e4 if crs is not None and crs.is_projected else float("nan")
-        except Exception:  # noqa: BLE001 - no georeferencing: areas in pixels only
+        except Exception:  # no georeferencing: areas in pixels only
             px_ha = float("nan")
         rows = []
         for i, name in [*enumerate(self.prompts.names), (UNKNOWN, "unknown")]:
             n = int(((values == i) & valid).sum())
-            rows.append({"class": name, "pixels": n, "hectares": n * px_ha, "percent": 100 * n / total if total else 0.0})
+            share = 100 * n / total if total else 0.0
+            rows.append({"class": name, "pixels": n, "hectares": n * px_ha, "percent": share})
         return rows
 
 
@@ -94,7 +95,8 @@ class Predictor:
         model: a LandSegmenter (``None``: :func:`lslib.training.default.default_model`).
         device: ``None`` picks a GPU when present (through accelerate), else CPU.
         cache_bytes: budget of the image-embedding LRU cache (embeddings of several tiles/AOIs).
-        mode, alpha: fusion design (:func:`lslib.fusion.fuse`).
+        mode, alpha: fusion design (:func:`lslib.fusion.fuse`); ``"global"`` measured best on the
+            zero-shot protocol (``bench/fusion.py``, ``docs/fusion.md``).
     """
 
     def __init__(
@@ -103,7 +105,7 @@ class Predictor:
         *,
         device: str | torch.device | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
-        mode: Mode = "classwise",
+        mode: Mode = "global",
         alpha: float = 1.0,
     ) -> None:
         if model is None:
@@ -224,7 +226,9 @@ class Predictor:
             scores = result.scores[0].float().cpu().numpy()
             scores[:, ~valid] = np.nan
             probs = xr.DataArray(
-                scores, dims=("class", "y", "x"), coords={"class": list(ps.names), **{d: template[d] for d in ("y", "x")}},
+                scores,
+                dims=("class", "y", "x"),
+                coords={"class": list(ps.names), "y": template["y"], "x": template["x"]},
                 name="probabilities",
             )
             if "spatial_ref" in template.coords:
