@@ -5,7 +5,11 @@ data manifests, prints a summary (site, CRS, bands, class histogram with the pro
 and writes one figure per site: true colour, the weak label, and the default LandSegmenter's map
 when prompted with the product's class names (``tiny`` trained on LAS-mini, trained once on first use
 and cached: :func:`lslib.training.default.default_model`), with the pixel agreement between the two.
-``summary.json``/``summary.md`` go into the output folder. ``--no-model`` skips the model.
+Then the main job: zero-shot maps of real scenes with class names the model never trained with
+(:mod:`lslib.demo_zeroshot`: COG class map + confidence + PNG with legend + HTML Leaflet map per scene,
+per-class areas, agreement with a reference where one exists) under ``zero-shot/``.
+``summary.json``/``summary.md`` (+ ``zero_shot.md``/``.json``) go into the output folder. ``--no-model``
+skips the model (figures of the data only).
 """
 
 from __future__ import annotations
@@ -169,6 +173,10 @@ def run_demo(
                  "the Esri/IO class names and descriptions. LAS-mini contains chips of these five sites, so the "
                  "agreement column is agreement with the weak label on training areas, not a held-out score.")
     text += f"\n\nData: {manifest.title}. Licence: {manifest.licence}. {manifest.attribution}.\n"
+    if segmenter is not None:
+        from lslib.demo_zeroshot import run_zero_shot, write_results
+
+        text += "\n" + write_results(out, run_zero_shot(out / "zero-shot", segmenter, quiet=quiet))
     write_text(out / "summary.md", text)
     write_text(out / "summary.json", json.dumps([asdict(r) for r in rows], indent=2))
     if not quiet:
