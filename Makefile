@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: install test lint typecheck unit notebooks demo lab clean manifests
+.PHONY: install test lint typecheck unit notebooks demo lab clean manifests browser-deps default-model
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -40,7 +40,30 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	LSLIB_OFFLINE=1 LSLIB_SMALL=1 $(PY) -m pytest --nbmake --nbmake-timeout=900 -q notebooks
 
-test: lint typecheck unit notebooks
+# The real-browser test (tests/test_browser.py, part of `unit`) and the notebooks use the trained default model.
+test: lint typecheck browser-deps default-model unit notebooks
+
+# Headless Chromium (Debian package) + playwright-core (pinned in tests/browser/package-lock.json).
+CHROMIUM := /usr/bin/chromium
+BROWSER_DIR := tests/browser
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ] || ! command -v node >/dev/null; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  PKGS="chromium"; command -v node >/dev/null || PKGS="$$PKGS nodejs npm"; \
+	  echo "browser-deps: apt-get install $$PKGS"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$PKGS; \
+	fi
+	@$(CHROMIUM) --version
+	@$(MAKE) --no-print-directory $(BROWSER_DIR)/node_modules/.package-lock.json
+
+$(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "browser-deps: npm is missing (apt-get install nodejs npm)"; exit 1; }
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund
+
+# Trains the default checkpoint once (~3 min on 2 cores) into ~/.cache/lslib/models; later runs only load it.
+default-model: $(STAMP)
+	LSLIB_OFFLINE=1 $(PY) -c "from lslib.training.default import default_model; default_model()"
 
 demo: $(STAMP)
 	$(VENV)/bin/lslib demo --out outputs/demo

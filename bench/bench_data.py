@@ -3,16 +3,24 @@
 Each case runs in a fresh subprocess so that its peak resident memory (ru_maxrss) is its own.
 Prints a Markdown table; no targets are set for the data layer yet, the numbers are for tracking.
 
-    LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/bench_data.py
+    LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/bench_data.py [--quick] [--json PATH]
+
+``--quick`` runs two small cases (a TerraMesh site, Landsat Zion); ``--json`` also writes the table in the
+benchmark contract (``bench/_contract.py``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _contract import write_json
 
 CASES: dict[str, str] = {
     "fetch + verify all manifests (cold cache)": """
@@ -53,6 +61,8 @@ result = f"{img.shape}"
 """,
 }
 
+QUICK = ["TerraMesh site: S2 L2A 12 bands + LULC", "Landsat 8 Zion 4 bands + NLCD reprojected"]
+
 RUNNER = """
 import json, resource, sys, time
 t0 = time.perf_counter()
@@ -64,19 +74,28 @@ print(json.dumps({"seconds": dt, "peak_mb": peak_mb, "result": result}))
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="two small cases only")
+    ap.add_argument("--json", default=None, help="also write the results as JSON (benchmark contract)")
+    args = ap.parse_args()
+    cases = {k: v for k, v in CASES.items() if not args.quick or k in QUICK}
     rows = []
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "LSLIB_CACHE_DIR": cache, "LSLIB_OFFLINE": "1"}
-        for name, code in CASES.items():
+        for name, code in cases.items():
             proc = subprocess.run([sys.executable, "-c", RUNNER, code], env=env, capture_output=True, text=True)
             if proc.returncode != 0:
-                rows.append((name, "failed", "", proc.stderr.strip().splitlines()[-1] if proc.stderr else ""))
+                err = proc.stderr.strip().splitlines()[-1] if proc.stderr else ""
+                rows.append({"case": name, "seconds": "failed", "peak RSS (MB)": "", "result": err})
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            rows.append((name, f"{r['seconds']:.2f}", f"{r['peak_mb']:.0f}", r["result"]))
+            rows.append({"case": name, "seconds": round(r["seconds"], 2), "peak RSS (MB)": round(r["peak_mb"]),
+                         "result": r["result"]})
     print("| case | seconds | peak RSS (MB) | result |\n|---|---:|---:|---|")
     for row in rows:
-        print("| " + " | ".join(row) + " |")
+        print("| " + " | ".join(str(v) for v in row.values()) + " |")
+    write_json(args.json, "Data layer: fetch and readers on the real samples",
+               [{"caption": "Readers (each case in a fresh process; no targets set for the data layer)", "rows": rows}])
 
 
 if __name__ == "__main__":

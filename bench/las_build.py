@@ -6,7 +6,9 @@ points into fresh folders, once per worker count, and reports steady-state point
 (main process + Dask scheduler/workers), sampled every 50 ms.
 Target (issue 3): >= 20 chips/s on 2 cores for 128 x 128 chips, near-linear in workers.
 
-    LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/las_build.py [--n 60]
+    LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/las_build.py [--n 60] [--quick] [--json PATH]
+
+``--quick``: 12 points per subset. ``--json``: the benchmark contract (``bench/_contract.py``).
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _contract import target, write_json
 
 os.environ.setdefault("LSLIB_OFFLINE", "1")
 
@@ -72,7 +78,11 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=60, help="points per subset")
+    ap.add_argument("--quick", action="store_true", help="12 points per subset")
+    ap.add_argument("--json", default=None, help="also write the results as JSON (benchmark contract)")
     args = ap.parse_args()
+    if args.quick:
+        args.n = 12
     rows = []
     with tempfile.TemporaryDirectory() as tmp, local_stac() as server:
         points = Path(tmp) / "points"
@@ -99,6 +109,17 @@ def main() -> None:
         print(f"| {w} | {n} | {c} | {s:.1f} | {pps:.1f} | {cps:.1f} | {peak:.0f} | >= {TARGET:g} ({flag}) |")
     if len(rows) == 2:
         print(f"\nspeed-up 1 -> 2 workers: {rows[1][4] / rows[0][4]:.2f}x (points/s); cluster start-up excluded")
+    keys = ["workers", "points", "chips written", "seconds", "points/s", "chips/s", "peak RSS (MB)"]
+    table = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in zip(keys, r, strict=True)} for r in rows]
+    targets = [target(f"LAS-mini chips/s, {r[0]} worker(s), 128 px", f">= {TARGET:g}", r[5], "chips/s", r[5] >= TARGET)
+               for r in rows if r[0] == 2]
+    if len(rows) == 2:
+        table.append({"workers": "speed-up 1 -> 2", "points/s": round(rows[1][4] / rows[0][4], 2)})
+    base = [{"metric": "LAS-mini points/s", "method": "2 Dask workers", "value": rows[1][4], "baseline": "1 worker",
+             "baseline_value": rows[0][4], "higher_is_better": True}] if len(rows) == 2 else []
+    write_json(args.json, "LAS-mini build throughput (loopback STAC API)",
+               [{"caption": f"{args.n} points per subset, {', '.join(SUBSETS)}; cluster start-up excluded",
+                 "rows": table}], targets, baselines=base)
 
 
 if __name__ == "__main__":

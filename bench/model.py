@@ -5,7 +5,9 @@ Each variant runs in its own subprocess so that its peak RSS is its own. Random 
 not depend on them). Targets (issue 4) for ``tiny`` on 2 cores: encoder <= 150 ms per 512^2 tile,
 decoder-only <= 30 ms for 10 classes.
 
-    .venv/bin/python bench/model.py [--variants tiny base paper] [--repeats 10]
+    .venv/bin/python bench/model.py [--variants tiny base paper] [--repeats 10] [--quick] [--json PATH]
+
+``--quick``: ``tiny`` only, 3 repeats. ``--json``: the benchmark contract (``bench/_contract.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _contract import target as target_row
+from _contract import write_json
 
 TARGETS = {"tiny": {"encoder_ms": 150.0, "decoder_ms": 30.0}}
 
@@ -55,13 +62,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", nargs="+", default=["tiny", "base", "paper"])
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="tiny only, 3 repeats")
+    ap.add_argument("--json", default=None, help="also write the results as JSON (benchmark contract)")
     args = ap.parse_args()
-    rows = []
+    if args.quick:
+        args.variants, args.repeats = ["tiny"], 3
+    rows, failed = [], []
     for v in args.variants:
         reps = args.repeats if v == "tiny" else max(2, args.repeats // 5)
         proc = subprocess.run([sys.executable, "-c", RUNNER, v, str(reps)], capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{v}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+            failed.append(v)
             continue
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     print("| variant | parameters (M) | encoder 512² (ms) | decoder, 10 classes (ms) | decode + alignment + "
@@ -76,6 +88,18 @@ def main() -> None:
             target = "-"
         print(f"| {r['variant']} | {r['params_m']:.2f} | {r['encoder_ms']:.0f} | {r['decoder_ms']:.1f} | "
               f"{r['decode_full_ms']:.1f} | {r['embedding_mb']:.1f} | {r['peak_rss_mb']:.0f} | {target} |")
+
+    targets = []
+    for r in rows:
+        for key, what in (("encoder_ms", "encoder, 512² S2 tile"), ("decoder_ms", "decoder, 10 classes")):
+            if r["variant"] in TARGETS:
+                limit = TARGETS[r["variant"]][key]
+                targets.append(target_row(f"{r['variant']} {what}", f"<= {limit:g} ms", r[key], "ms", r[key] <= limit))
+    table = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+    table += [{"variant": v, "params_m": "failed"} for v in failed]
+    write_json(args.json, "Model variants on this CPU (2 threads)",
+               [{"caption": "Parameters, encoder time per 512² tile, decoder time for 10 classes", "rows": table}],
+               targets)
 
 
 if __name__ == "__main__":

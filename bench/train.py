@@ -9,6 +9,11 @@
    trained on the same weak labels (per-pixel random forest, small CNN), written as CSV + markdown.
 
     LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/train.py [--skip-default] [--out outputs/bench-train]
+        [--quick] [--json PATH]
+
+``--quick``: tiny throughput only (10 steps), no retraining of the default, evaluation on one subset
+(TerraMesh S2 / Esri) without the transfer run. ``--json``: the benchmark contract (``bench/_contract.py``)
+plus ``baselines``: LandSegmenter beside each closed-set baseline on the same data and protocol.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _contract import target, write_json
 
 os.environ.setdefault("LSLIB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -82,7 +90,7 @@ def time_to_default(workdir: Path) -> dict[str, float]:
     }
 
 
-def evaluation_table(las: Path, checkpoint: Path, out: Path) -> list[dict[str, object]]:
+def evaluation_table(las: Path, checkpoint: Path, out: Path, quick: bool = False) -> list[dict[str, object]]:
     from lslib.model.build import load_model
     from lslib.training.dataset import LASDataset
     from lslib.training.evaluate import evaluate_weak_agreement, evaluate_zero_shot
@@ -90,6 +98,8 @@ def evaluation_table(las: Path, checkpoint: Path, out: Path) -> list[dict[str, o
     rows: list[dict[str, object]] = []
     model = load_model(checkpoint)
     subsets = ["mini-zion-landsat-nlcd", "mini-terramesh-s2-esri", "mini-t29unu-s2-scl"]
+    if quick:
+        subsets = ["mini-terramesh-s2-esri"]
     for s in subsets:
         val = LASDataset(roots=[las], subsets=[s], split="val")
         m = evaluate_weak_agreement(model, val)
@@ -115,7 +125,17 @@ def evaluation_table(las: Path, checkpoint: Path, out: Path) -> list[dict[str, o
             "chips": z["chips"],
         }
     )
-    # transfer: light fine-tuning on Zion/NLCD train chips, evaluated on its val chips
+    if not quick:
+        rows.append(transfer_row(las, checkpoint, out))
+    return rows + baseline_rows(las, subsets)
+
+
+def transfer_row(las: Path, checkpoint: Path, out: Path) -> dict[str, object]:
+    """Transfer: light fine-tuning on Zion/NLCD train chips, evaluated on its val chips."""
+    from lslib.model.build import load_model
+    from lslib.training.dataset import LASDataset
+    from lslib.training.evaluate import evaluate_weak_agreement
+
     ft_out = out / "finetune-zion"
     subprocess.run(
         [
@@ -143,20 +163,22 @@ def evaluation_table(las: Path, checkpoint: Path, out: Path) -> list[dict[str, o
     m = evaluate_weak_agreement(
         load_model(ft_out / "best"), LASDataset(roots=[las], subsets=["mini-zion-landsat-nlcd"], split="val")
     )
-    rows.append(
-        {
-            "method": "LandSegmenter tiny + light fine-tune",
-            "protocol": "transfer",
-            "data": "mini-zion-landsat-nlcd",
-            "miou": m["miou"],
-            "oa": m["oa"],
-            "chips": m["chips"],
-        }
-    )
-    try:
-        from lslib.training import baselines
-    except ImportError:
-        return rows
+    return {
+        "method": "LandSegmenter tiny + light fine-tune",
+        "protocol": "transfer",
+        "data": "mini-zion-landsat-nlcd",
+        "miou": m["miou"],
+        "oa": m["oa"],
+        "chips": m["chips"],
+    }
+
+
+def baseline_rows(las: Path, subsets: list[str]) -> list[dict[str, object]]:
+    """The closed-set baselines trained on the same weak labels, scored like LandSegmenter."""
+    from lslib.training import baselines
+    from lslib.training.dataset import LASDataset
+
+    rows: list[dict[str, object]] = []
     train_all = LASDataset(roots=[las], split="train")
     val_all = LASDataset(roots=[las], split="val")
     for name, cls in [("random forest (pixels)", baselines.PixelForest), ("closed-set CNN", baselines.ClosedSetNet)]:
@@ -192,25 +214,49 @@ def evaluation_table(las: Path, checkpoint: Path, out: Path) -> list[dict[str, o
     return rows
 
 
+def comparisons(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """LandSegmenter beside each baseline on the same data and protocol family (weak-label / zero-shot)."""
+    def family(protocol: object) -> str:
+        return "zero-shot" if str(protocol).startswith("zero-shot") else str(protocol)
+
+    ours = {(family(r["protocol"]), r["data"]): r for r in rows if str(r["method"]) == "LandSegmenter tiny"}
+    out: list[dict[str, object]] = []
+    for r in rows:
+        mine = ours.get((family(r["protocol"]), r["data"]))
+        if mine is None or not str(r["method"]).startswith(("random forest", "closed-set")):
+            continue
+        out.append({"metric": f"mIoU, {family(r['protocol'])}, {r['data']}", "method": "LandSegmenter tiny",
+                    "value": float(mine["miou"]), "baseline": str(r["method"]), "baseline_value": float(r["miou"]),
+                    "higher_is_better": True})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skip-default", action="store_true", help="do not retrain the default checkpoint")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench-train"))
+    ap.add_argument("--quick", action="store_true", help="tiny throughput, one-subset evaluation, no retraining")
+    ap.add_argument("--json", default=None, help="also write the results as JSON (benchmark contract)")
     args = ap.parse_args()
     from lslib.training.default import default_dir, default_model
 
     args.out.mkdir(parents=True, exist_ok=True)
     default_model(progress=False)  # ensures LAS-mini and the cached default checkpoint exist
     las, ckpt = default_dir().parent / "las-mini", default_dir() / "best"
+    tables: list[dict[str, object]] = []
+    targets: list[dict[str, object]] = []
 
     print("## Training throughput (batch 4)\n\n| variant | steps | seconds | steps/s | chips/s | peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|---:|")
-    for r in throughput(las, {"tiny": 40, "base": 6}):
+    thr = throughput(las, {"tiny": 10} if args.quick else {"tiny": 40, "base": 6})
+    for r in thr:
         print(
             f"| {r['variant']} | {r['steps']} | {r['seconds']:.1f} | {r['steps_per_s']:.2f} | {r['chips_per_s']:.1f} | "
             f"{r['peak_rss_mb']:.0f} |"
         )
-    if not args.skip_default:
+    tables.append({"caption": "Training throughput (batch 4, 128 px LAS-mini chips)",
+                   "rows": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in thr]})
+    if not args.skip_default and not args.quick:
         with tempfile.TemporaryDirectory() as tmp:
             d = time_to_default(Path(tmp))
         flag = "met" if d["total_seconds"] <= 300 else "MISSED"
@@ -222,7 +268,11 @@ def main() -> None:
             f"| {d['las_seconds']:.0f} | {d['train_seconds']:.0f} | {d['total_seconds']:.0f} | <= 300 s ({flag}) | "
             f"{d['steps']} | {d['val_miou']:.3f} |"
         )
-    rows = evaluation_table(las, ckpt, args.out)
+        tables.append({"caption": "Time to the default checkpoint (from nothing)",
+                       "rows": [{k: round(v, 3) for k, v in d.items()}]})
+        targets.append(target("time to the default checkpoint (LAS-mini + training)", "<= 300 s",
+                              d["total_seconds"], "s", d["total_seconds"] <= 300))
+    rows = evaluation_table(las, ckpt, args.out, quick=args.quick)
     import csv
 
     with (args.out / "evaluation.csv").open("w", newline="") as f:
@@ -237,6 +287,9 @@ def main() -> None:
     ]
     (args.out / "evaluation.md").write_text("\n".join(lines) + "\n")
     print("\n## Evaluation on LAS-mini validation chips\n\n" + "\n".join(lines))
+    tables.append({"caption": "Evaluation on LAS-mini validation chips (closed-set baselines on the same weak labels)",
+                   "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]})
+    write_json(args.json, "Training and evaluation on LAS-mini", tables, targets, baselines=comparisons(rows))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Errors that a user can fix are printed as one clear line (exit code 2), without 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_las_parser(sub)
     add_train_parsers(sub)
+    from lslib.cli_predict import add_predict_parser
+    add_predict_parser(sub)
 
     demo = sub.add_parser("demo", help="run the main job on the embedded default data")
     demo.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
@@ -104,8 +107,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (KeyError, ValueError, OSError, ImportError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"lslib: error: {msg}", file=sys.stderr)
+        hint = _OS_HINTS.get(exc.errno) if isinstance(exc, OSError) and exc.errno is not None else None
+        print(f"lslib: error: {msg}{f' -- {hint}' if hint else ''}", file=sys.stderr)
         return 2
+
+
+#: what to do about bare operating-system errors (their own message names only the path)
+_OS_HINTS: dict[int, str] = {
+    errno.ENOSPC: "the disk is full: free some space or write to another disk (--out); unfinished files were removed",
+    errno.EDQUOT: "the disk quota is exhausted: free some space or write elsewhere (--out)",
+    errno.EACCES: "no permission to write there: choose a folder you can write to (--out) or fix its permissions",
+    errno.EPERM: "no permission to write there: choose a folder you can write to (--out) or fix its permissions",
+    errno.EROFS: "the file system is read-only: choose a writable output folder (--out)",
+    errno.EEXIST: "a file is in the way of an output folder: choose another --out or move that file",
+    errno.ENOTDIR: "a file is in the way of an output folder: choose another --out or move that file",
+}
 
 
 if __name__ == "__main__":

@@ -186,12 +186,31 @@ def presets() -> list[str]:
     return list_taxonomies()
 
 
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{what} must be a number in [0, 1], got {value!r}")
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{what} must be a number in [0, 1], got {value!r}") from None
+
+
+def _text(value: Any, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{what} must be text, got {value!r}")
+    return str(value)
+
+
 def parse(doc: Any, *, where: str = "prompt set") -> PromptSet:
-    """Build from a mapping (as read from YAML); errors say which entry is wrong."""
+    """Build from a mapping (as read from YAML); errors (always ValueError) say which entry is wrong."""
     if isinstance(doc, list):
         doc = {"classes": doc}
     if not isinstance(doc, dict) or "classes" not in doc:
         raise ValueError(f"{where}: expected a mapping with a 'classes' list")
+    if not isinstance(doc["classes"] or [], list):
+        raise ValueError(f"{where}: 'classes' must be a list of names or mappings, got {doc['classes']!r}")
     allowed = {"name", "synonyms", "description", "colour", "color", "threshold", "code"}
     classes = []
     for i, entry in enumerate(doc["classes"] or []):
@@ -199,28 +218,33 @@ def parse(doc: Any, *, where: str = "prompt set") -> PromptSet:
             entry = {"name": entry}
         if not isinstance(entry, dict):
             raise ValueError(f"{where}: class {i + 1} must be a name or a mapping, got {entry!r}")
-        unknown = sorted(set(entry) - allowed)
+        unknown = sorted(set(map(str, entry)) - allowed)
         if unknown:
             raise ValueError(f"{where}: class {i + 1} has unknown key(s) {unknown}; valid: {sorted(allowed)}")
-        colour = entry.get("colour", entry.get("color"))
+        what = f"{where}: class {i + 1}"
         synonyms = entry.get("synonyms") or ()
         if isinstance(synonyms, str):
             synonyms = (synonyms,)
+        if not isinstance(synonyms, list | tuple):
+            raise ValueError(f"{what}: synonyms must be a list of names, got {synonyms!r}")
+        code = entry.get("code")
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+            raise ValueError(f"{what}: code must be an integer product code, got {code!r}")
         classes.append(
             ClassPrompt(
-                name=str(entry.get("name", "")).strip(),
-                synonyms=tuple(str(s) for s in synonyms),
-                description=entry.get("description"),
-                colour=colour,
-                threshold=None if entry.get("threshold") is None else float(entry["threshold"]),
-                code=entry.get("code"),
+                name=str(_text(entry.get("name", ""), f"{what} name")).strip(),
+                synonyms=tuple(str(_text(s, f"{what} synonym")) for s in synonyms),
+                description=_text(entry.get("description"), f"{what} description", optional=True),
+                colour=_text(entry.get("colour", entry.get("color")), f"{what} colour", optional=True),
+                threshold=None if entry.get("threshold") is None else _number(entry["threshold"], f"{what} threshold"),
+                code=code,
             )
         )
     return PromptSet(
         classes=tuple(classes),
-        name=str(doc.get("name", "prompts")),
-        threshold=float(doc.get("threshold", 0.0)),
-        taxonomy=doc.get("taxonomy"),
+        name=str(_text(doc.get("name", "prompts"), f"{where}: name")),
+        threshold=_number(0.0 if doc.get("threshold") is None else doc["threshold"], f"{where}: threshold"),
+        taxonomy=_text(doc.get("taxonomy"), f"{where}: taxonomy", optional=True),
     )
 
 

@@ -39,6 +39,10 @@ from lslib.atomic import write_text
 CHIPS, REJECTED, FAILED = "chips", "rejected", "failed"
 
 
+class CorruptChipError(OSError):
+    """A chip folder is complete (meta.json exists) but one of its rasters cannot be read."""
+
+
 @dataclass(frozen=True)
 class Chip:
     """A chip read back from the store: georeferenced image and label plus metadata."""
@@ -205,16 +209,24 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 def read_chip(path: Path) -> Chip:
     """Read a chip written by :func:`write_chip` into memory as georeferenced DataArrays."""
+    from rasterio.errors import RasterioError
+
     from lslib.data.readers_common import open_raster
 
     path = Path(path)
     if not (path / "meta.json").is_file():
         raise FileNotFoundError(f"no chip at {path} (expected image.tif, label.tif, meta.json)")
     meta = read_meta(path)
-    image = open_raster(path / "image.tif").load()  # float32, NaN nodata
+    try:
+        image = open_raster(path / "image.tif").load()  # float32, NaN nodata
+        label = open_raster(path / "label.tif").load().isel(band=0, drop=True)
+    except (RasterioError, ValueError) as exc:  # ValueError: a truncated header lost the CRS chips always have
+        raise CorruptChipError(
+            f"LAS chip {path} is damaged ({exc}); delete the folder and run `lslib las build` again: "
+            "it rebuilds missing chips"
+        ) from exc
     image = image.assign_coords(band=meta["bands"], wavelength=("band", meta["wavelengths_um"]))
     image.attrs = {"sensor": meta["sensor"], "gsd": meta["gsd"]}
-    label = open_raster(path / "label.tif").load().isel(band=0, drop=True)
     label.attrs = {"taxonomy": meta["taxonomy"]}
     label = label.rio.write_nodata(int(meta["label_nodata"]), encoded=False)
     return Chip(image=image.rio.write_nodata(np.nan, encoded=False), label=label, meta=meta)

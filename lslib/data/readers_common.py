@@ -9,7 +9,8 @@ coordinate (µm) on the band dim, CRS and transform through rioxarray, attrs ``s
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +20,43 @@ import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
 
 __all__ = [
+    "RasterReadError",
     "crs_error",
     "existing_path",
     "finish_image",
     "grid_template",
     "gsd_metres",
     "open_raster",
+    "readable",
     "require_crs",
     "resample_onto",
     "same_grid",
 ]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2")
+
+
+class RasterReadError(RasterioIOError):
+    """A raster file exists but GDAL cannot read it (corrupt, truncated, not a raster)."""
+
+
+@contextmanager
+def readable(source: str | Path) -> Iterator[None]:
+    """Turn GDAL's read errors inside the block into :class:`RasterReadError` saying what to do."""
+    try:
+        yield
+    except RasterReadError:
+        raise
+    except RasterioIOError as exc:
+        if not Path(source).exists():
+            raise
+        raise RasterReadError(
+            f"cannot read {source}: {exc}. The file is damaged or incomplete (an interrupted download or copy?): "
+            "fetch or export it again (`lslib data fetch` re-checks sample files against their sha256)"
+        ) from exc
 
 
 def existing_path(source: str | Path, what: str = "raster") -> Path:
@@ -70,8 +94,10 @@ def open_raster(path: Path, *, chunks: int | dict[str, int] | None = None) -> xr
 
     Raises:
         ValueError: when the file has no CRS.
+        RasterReadError: the file exists but is not a readable raster (says what to do).
     """
-    opened = rioxarray.open_rasterio(path, chunks=chunks, masked=False, mask_and_scale=False)
+    with readable(path):
+        opened = rioxarray.open_rasterio(path, chunks=chunks, masked=False, mask_and_scale=False)
     if not isinstance(opened, xr.DataArray):
         raise ValueError(f"{path} holds several subdatasets; open one of them (GDAL subdataset name)")
     require_crs(opened, str(path))

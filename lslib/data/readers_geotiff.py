@@ -18,7 +18,7 @@ import rasterio
 import xarray as xr
 
 from lslib.atomic import atomic_path
-from lslib.data.readers_common import existing_path, open_raster, require_crs
+from lslib.data.readers_common import existing_path, open_raster, readable, require_crs
 
 __all__ = ["read_geotiff", "write_geotiff"]
 
@@ -113,7 +113,7 @@ def read_geotiff(path: str | Path, *, chunks: int | dict[str, int] | None = None
         where untagged), attrs from the dataset tags (``gsd`` as float); float nodata -> NaN.
     """
     p = existing_path(path, "GeoTIFF")
-    with rasterio.open(p) as src:
+    with readable(p), rasterio.open(p) as src:
         desc = [d or str(i + 1) for i, d in enumerate(src.descriptions)]
         waves = [float(src.tags(i + 1).get("wavelength_um", "nan")) for i in range(src.count)]
         tags = {k: v for k, v in src.tags().items() if k not in ("AREA_OR_POINT", "wavelengths_um")}

@@ -155,6 +155,7 @@ def reproject_label(label: xr.DataArray, like: xr.DataArray, *, method: str = "n
         raise ValueError(f"label must be 2-D (y, x), got dims {label.dims}")
     require_crs(label, "the label")
     require_crs(like, "the target grid (like)")
+    _require_overlap(label, like)
     out = label.rio.reproject_match(like, resampling=methods[method])
     out = out.assign_coords(x=like["x"].values, y=like["y"].values).astype(label.dtype)
     nodata = label.rio.nodata if label.rio.nodata is not None else out.rio.nodata
@@ -164,3 +165,21 @@ def reproject_label(label: xr.DataArray, like: xr.DataArray, *, method: str = "n
         out = out.rio.write_nodata(int(nodata), encoded=False)
     out.attrs.update({k: v for k, v in attrs.items() if k != "_FillValue"})
     return out
+
+
+def _require_overlap(label: xr.DataArray, like: xr.DataArray) -> None:
+    """ValueError when ``label`` does not touch ``like``'s grid: the result would be nodata only, which
+    almost always means a wrong CRS on one side rather than a real gap."""
+    from rasterio.warp import transform_bounds
+
+    try:
+        lb = transform_bounds(label.rio.crs, like.rio.crs, *label.rio.bounds())
+    except Exception:  # bounds not transformable (exotic CRS): let rioxarray decide
+        return
+    tb = like.rio.bounds()
+    if lb[0] >= tb[2] or lb[2] <= tb[0] or lb[1] >= tb[3] or lb[3] <= tb[1]:
+        raise ValueError(
+            f"the label ({label.rio.crs}, bounds {tuple(round(v, 3) for v in label.rio.bounds())}) does not overlap "
+            f"the target grid ({like.rio.crs}, bounds {tuple(round(v, 3) for v in tb)}): check that both CRSs are "
+            "right (a raster tagged with the wrong CRS lands elsewhere) or use a label that covers the area"
+        )

@@ -36,6 +36,7 @@ from lslib.data.readers_common import (
     grid_template,
     gsd_metres,
     open_raster,
+    readable,
     resample_onto,
 )
 from lslib.data.readers_s2meta import BAND_RE, detect_boa_offset, s2_band_id
@@ -224,8 +225,20 @@ def read_sentinel2(
             "the MTD's BOA_ADD_OFFSET of -1000 corresponds to boa_offset=1000"
         )
     path = existing_path(source, "Sentinel-2 source")
-    wanted = None if bands is None else [band_info("sentinel2_l1c", b).name for b in bands]
+    with readable(path):
+        return _read_s2(path, bands, sensor, resolution, boa_offset, band_order, chunks)
 
+
+def _read_s2(
+    path: Path,
+    bands: Sequence[str] | None,
+    sensor: str,
+    resolution: int | None,
+    boa_offset: int | str,
+    band_order: str | Sequence[str] | None,
+    chunks: Chunks,
+) -> xr.DataArray:
+    wanted = None if bands is None else [band_info("sentinel2_l1c", b).name for b in bands]
     if path.is_dir():
         files = _band_files(path, resolution)
         if not files:
