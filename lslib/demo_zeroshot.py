@@ -109,7 +109,7 @@ def write_html(path: Path, image: xr.DataArray, class_map: xr.DataArray, names: 
         rows += swatch.format("#282828", "unknown")
     legend = (f'<div style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;padding:8px;'
               f'font:12px sans-serif;border:1px solid #999"><b>{title}</b>{rows}</div>')
-    fmap.get_root().html.add_child(folium.Element(legend))
+    fmap.get_root().html.add_child(folium.Element(legend))  # type: ignore[attr-defined]
     folium.LayerControl().add_to(fmap)
     fmap.fit_bounds(bounds.tolist())
     with atomic_path(path) as tmp:

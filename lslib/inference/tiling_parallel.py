@@ -1,0 +1,147 @@
+"""Running the blocks of :func:`lslib.inference.tiling.map_large_area`: in order, in threads, or on Dask.
+
+Whatever computes a block, the calling process writes it and records it (one writer, progress
+replaced atomically after each block), and at most ``2 x workers`` finished-but-unwritten blocks
+are held in memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from lslib.inference.outputs import PartialWriter, Progress
+from lslib.inference.tiling_geometry import Block, Grid
+
+BlockResult = tuple[np.ndarray, np.ndarray, int, int]
+
+
+class _Holder:
+    """Hides a (possibly Dask-backed) DataArray from Dask's argument traversal: it is sent, not computed."""
+
+    def __init__(self, da: xr.DataArray) -> None:
+        self.da = da
+
+
+def _compute(mapper: Any, block: Block) -> BlockResult:
+    before = mapper.windows_computed
+    codes, conf, valid = mapper.block(block)
+    return codes, conf, valid, mapper.windows_computed - before
+
+
+def _remote_block(holder: _Holder, grid: Grid, model: Any, fusion: tuple[str, float], prompts: Any,
+                  block: Block, cache_bytes: int) -> BlockResult:  # fmt: skip
+    """A Dask task: one block with a predictor built on the worker (small caches)."""
+    from lslib.inference.predictor import Predictor
+    from lslib.inference.tiling import _Mapper
+
+    pred = Predictor(model, device="cpu", cache_bytes=0, mode=fusion[0], alpha=fusion[1])  # type: ignore[arg-type]
+    return _compute(_Mapper(holder.da, grid, pred, prompts, cache_bytes), block)
+
+
+def _bounded(submit: Callable[[Block], Future[BlockResult]], blocks: Sequence[Block], limit: int
+             ) -> Iterator[tuple[Block, BlockResult]]:  # fmt: skip
+    """Submit blocks keeping at most ``limit`` in flight; yield them as they finish."""
+    pending: dict[Future[BlockResult], Block] = {}
+    queue = list(blocks)
+    while queue or pending:
+        while queue and len(pending) < limit:
+            b = queue.pop(0)
+            pending[submit(b)] = b
+        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+        for f in done:
+            yield pending.pop(f), f.result()
+
+
+def _dask_bounded(client: Any, make: Callable[[Block], Any], blocks: Sequence[Block], limit: int
+                  ) -> Iterator[tuple[Block, BlockResult]]:  # fmt: skip
+    from distributed import as_completed
+
+    queue = list(blocks)
+    futures = {}
+    for _ in range(min(limit, len(queue))):
+        b = queue.pop(0)
+        futures[make(b)] = b
+    ac = as_completed(list(futures))
+    for fut in ac:
+        block = futures.pop(fut)
+        yield block, fut.result()
+        fut.release()
+        if queue:
+            b = queue.pop(0)
+            nxt = make(b)
+            futures[nxt] = b
+            ac.add(nxt)
+
+
+def run_blocks(
+    da: xr.DataArray,
+    grid: Grid,
+    predictor: Any,
+    prompts: Any,
+    blocks: Sequence[Block],
+    writer: PartialWriter,
+    record: Progress,
+    *,
+    workers: int = 0,
+    client: Any = None,
+    cache_bytes: int = 256 << 20,
+    progress: bool = True,
+) -> int:
+    """Compute, write and record ``blocks``; returns the number of windows computed."""
+    from tqdm.auto import tqdm
+
+    from lslib.inference.tiling import _Mapper
+
+    bar = tqdm(total=len(grid.blocks), initial=len(grid.blocks) - len(blocks), desc="map blocks", unit="block",
+               disable=not progress)  # fmt: skip
+    windows = 0
+    old_cache = predictor.cache_bytes
+    predictor.cache_bytes = 0  # tiling never revisits a window's embedding: keep one
+    try:
+        if client is not None:
+            holder = client.scatter(_Holder(da), broadcast=True)
+            model = client.scatter(predictor.model, broadcast=True)
+            fusion = (predictor.mode, predictor.alpha)
+
+            def make(b: Block) -> Any:
+                return client.submit(_remote_block, holder, grid, model, fusion, prompts, b, cache_bytes, pure=False)
+
+            results: Iterator[tuple[Block, BlockResult]] = _dask_bounded(
+                client, make, blocks, 2 * max(1, len(client.scheduler_info().get("workers", {})))
+            )
+        elif workers > 0:
+            from lslib.inference.predictor import Predictor
+
+            local = threading.local()
+            text = dict(predictor._text)
+
+            def mapper() -> Any:
+                if not hasattr(local, "mapper"):
+                    pred = Predictor(predictor.model, device=predictor.device, cache_bytes=0, mode=predictor.mode,
+                                     alpha=predictor.alpha)  # fmt: skip
+                    pred._text.update(text)
+                    local.mapper = _Mapper(da, grid, pred, prompts, cache_bytes // workers)
+                return local.mapper
+
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lslib-map")
+            results = _bounded(lambda b: pool.submit(lambda: _compute(mapper(), b)), blocks, 2 * workers)
+        else:
+            serial = _Mapper(da, grid, predictor, prompts, cache_bytes)
+            results = ((b, _compute(serial, b)) for b in blocks)
+        for block, (codes, conf, valid, n_windows) in results:
+            writer.write_block(block.rows, block.cols, codes, conf)
+            record.record(block.index, valid)
+            windows += n_windows
+            bar.update(1)
+    finally:
+        predictor.cache_bytes = old_cache
+        bar.close()
+        if client is None and workers > 0:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return windows
