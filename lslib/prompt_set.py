@@ -132,7 +132,7 @@ def validate(prompts: PromptSet) -> None:
         raise ValueError("the prompt set has no classes; add at least one class name")
     if len(classes) > MAX_CLASSES:
         raise ValueError(f"{len(classes)} classes is too many (at most {MAX_CLASSES}); split the set or merge classes")
-    seen: dict[str, tuple[str, str]] = {}  # normalised term -> (term, its class)
+    seen: dict[str, tuple[str, str, int]] = {}  # normalised term -> (term, its class name, its class index)
     for i, c in enumerate(classes):
         if not isinstance(c.name, str) or not c.name.strip():
             raise ValueError(f"class {i + 1} has an empty name; type a class name such as 'water'")
@@ -140,15 +140,15 @@ def validate(prompts: PromptSet) -> None:
             key = normalise_name(term)
             if not key:
                 raise ValueError(f"class {c.name!r} has a blank synonym")
-            if key in seen and seen[key][1] == c.name:
+            if key in seen and seen[key][2] == i:
                 continue  # a synonym that only restates its own class name: harmless
             if key in seen:
-                other, owner = seen[key]
+                other, owner, _ = seen[key]
                 raise ValueError(
                     f"{term!r} (class {c.name!r}) duplicates {other!r} (class {owner!r}); names and "
                     "synonyms must be distinct ignoring case, spaces and punctuation"
                 )
-            seen[key] = (term, c.name)
+            seen[key] = (term, c.name, i)
         if c.colour is not None and not _HEX.match(c.colour):
             raise ValueError(f"class {c.name!r}: colour {c.colour!r} is not '#rrggbb'")
         if c.threshold is not None and not 0.0 <= c.threshold <= 1.0:

@@ -77,3 +77,8 @@ def test_more_validation_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("classes: [water, {name: x\n")
     with pytest.raises(ValueError, match="not valid YAML"):
         ps.load(tmp_path / "bad.yaml")
+
+
+def test_identical_names_are_duplicates() -> None:
+    with pytest.raises(ValueError, match="duplicates"):
+        ps.from_names(["forest", "forest"])

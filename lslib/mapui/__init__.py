@@ -1,0 +1,17 @@
+"""Interactive zero-shot mapping: an ipyleaflet map with widget-editable class prompts (``docs/mapui.md``).
+
+    from lslib.mapui import quick_map
+    app = quick_map()                 # default real scene, trained default model, ESA WorldCover prompts
+    app.editor.set_name(0, "forest")  # same path as typing in the first name box: one re-encode, one render
+    app.areas_table(); app.agreement(); app.export("out/")
+
+Layering: :mod:`lslib.inference` (Predictor) <- this package <- the notebooks. Panels call the predictor,
+never the model. Modules: ``app`` (MapApp), ``editor`` (prompt rows), ``aoi`` (AOI clipping and size guard),
+``imagery`` (images, references, STAC), ``render`` (index maps, colours, PNG), ``analysis`` (areas,
+agreement, point accuracy, export), ``panel_aoi`` and ``panel_analysis`` (the panels).
+"""
+
+from lslib.mapui.app import MapApp, quick_map
+from lslib.mapui.editor import PromptEditor
+
+__all__ = ["MapApp", "PromptEditor", "quick_map"]

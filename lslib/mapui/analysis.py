@@ -1,0 +1,234 @@
+"""What the panels compute, without widgets: areas, agreement with a reference, point accuracy, export.
+
+Agreement with a reference label (e.g. the Esri/IO LULC weak label of a TerraMesh chip) needs each prompt
+mapped to a reference class code (:func:`match_prompts`), in this order:
+
+1. a class from a taxonomy preset (it keeps its product ``code`` until renamed): the crosswalk
+   (:func:`lslib.taxonomy.crosswalk`) from the preset's product to the reference's, first-ranked target;
+2. a prompt whose name or a synonym *is* a reference class name or synonym (normalised);
+3. any other free text: the reference class whose name + description embedding (the predictor's text
+   encoder, the same vectors the model uses; synonyms left out, step 2 matched them) is nearest by cosine
+   similarity. Nearest always matches
+   something; the similarity is reported in the mapping table so a poor match is visible.
+
+Unknown pixels count as misses; reference nodata is ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from lslib.inference import Prediction
+from lslib.prompt_set import PromptSet
+
+TextEmbed = Callable[[PromptSet], Any]  # PromptSet -> (K, D) unit vectors (Predictor.text_embeddings)
+
+
+def areas_table(prediction: Prediction) -> pd.DataFrame:
+    """Per class present (and unknown if any): ``class, pixels, hectares, percent`` of the valid AOI pixels."""
+    rows = [r for r in prediction.areas() if r["pixels"] > 0]
+    return pd.DataFrame(rows, columns=["class", "pixels", "hectares", "percent"])
+
+
+def areas_figure(table: pd.DataFrame, colours: dict[str, str]) -> Any:
+    """Horizontal bar chart of the areas table (hectares when known, else %), class colours, a Figure."""
+    from matplotlib.figure import Figure
+
+    use_ha = bool(np.isfinite(table["hectares"]).all()) and len(table) > 0
+    values = table["hectares"] if use_ha else table["percent"]
+    fig = Figure(figsize=(5.0, 0.45 * max(len(table), 1) + 1.0), layout="constrained")
+    ax = fig.add_subplot()
+    names = list(table["class"])
+    ax.barh(names, values, color=[colours.get(n, "#444444") for n in names], edgecolor="0.3")
+    for patch, name in zip(ax.patches, names, strict=True):
+        if name not in colours:
+            patch.set_hatch("///")
+    ax.invert_yaxis()
+    ax.set_xlabel("area (ha)" if use_ha else "area (% of the AOI)")
+    ax.set_title("class areas in the AOI")
+    return fig
+
+
+def match_prompts(prompts: PromptSet, taxonomy: str, text_embed: TextEmbed | None) -> pd.DataFrame:
+    """Reference code for each prompt: ``prompt, code, reference_class, how, similarity`` (see module doc)."""
+    from lslib.prompt_set import ClassPrompt
+    from lslib.taxonomy import crosswalk, get_taxonomy
+
+    tax = get_taxonomy(taxonomy)
+    cw = crosswalk(prompts.taxonomy, tax) if prompts.taxonomy else {}
+    rows: list[dict[str, Any]] = []
+    pending: list[int] = []
+    for i, p in enumerate(prompts):
+        row: dict[str, Any] = {"prompt": p.name, "code": -1, "reference_class": "", "how": "", "similarity": math.nan}
+        targets = cw.get(p.code, ()) if p.code is not None else None
+        if targets:
+            row.update(code=targets[0], how="crosswalk" + (f" (first of {len(targets)})" if len(targets) > 1 else ""))
+        elif targets is not None and p.code is not None and cw:
+            row.update(how="crosswalk: no counterpart")
+        else:
+            for term in (p.name, *p.synonyms):
+                try:
+                    row.update(code=tax.by_name(term).code, how="same name")
+                    break
+                except KeyError:
+                    continue
+            else:
+                pending.append(i)
+        rows.append(row)
+    if pending and text_embed is not None:
+        # name + description only: synonyms were matched exactly above, and each one would add a
+        # template ensemble to encode
+        ref = PromptSet(tuple(ClassPrompt(c.name, description=c.description, code=c.code) for c in tax.classes))
+        ref_vec = np.asarray(text_embed(ref).float().cpu().numpy())
+        mine = np.asarray(text_embed(prompts).float().cpu().numpy())
+        sims = mine @ ref_vec.T / (np.linalg.norm(mine, axis=1, keepdims=True) * np.linalg.norm(ref_vec, axis=1) + 1e-9)
+        for i in pending:
+            j = int(np.argmax(sims[i]))
+            rows[i].update(code=ref.classes[j].code, how="text encoder nearest", similarity=float(sims[i, j]))
+    for row in rows:
+        if row["code"] >= 0:
+            row["reference_class"] = tax.by_code(row["code"]).name
+    return pd.DataFrame(rows, columns=["prompt", "code", "reference_class", "how", "similarity"])
+
+
+def agreement(prediction: Prediction, reference: xr.DataArray, text_embed: TextEmbed | None = None) -> dict[str, Any]:
+    """Crosswalk-based agreement of the map with ``reference`` (``(y, x)`` codes, ``attrs["taxonomy"]``).
+
+    Returns:
+        ``{"miou", "oa", "per_class" (DataFrame by reference code), "confusion" (ConfusionMatrix),
+        "mapping" (DataFrame, :func:`match_prompts`), "pixels", "taxonomy"}``.
+    """
+    from lslib.data.readers import reproject_label
+    from lslib.data.readers_common import same_grid
+    from lslib.taxonomy import get_taxonomy
+    from lslib.training.metrics import ConfusionMatrix
+
+    key = reference.attrs.get("taxonomy")
+    if not key:
+        raise ValueError("the reference has no attrs['taxonomy']: load it with a taxonomy (reference_taxonomy=)")
+    tax = get_taxonomy(str(key))
+    class_map = prediction.class_map
+    ref = reference if same_grid(reference, class_map) else reproject_label(reference, class_map)
+    ref_codes = np.asarray(ref.values).astype(np.int64)
+    mapping = match_prompts(prediction.prompts, tax.key, text_embed)
+    lut = np.asarray([*mapping["code"], -1], dtype=np.int64)  # index -1 (unknown) -> -1
+    idx = np.asarray(class_map.values).astype(np.int64)
+    pred_codes = lut[np.where(idx >= 0, idx, len(lut) - 1)]
+    valid = np.isin(ref_codes, tax.codes) & np.isfinite(np.asarray(prediction.confidence.values))
+    if not valid.any():
+        raise ValueError("the reference has no labelled pixel inside the AOI: pick another area or reference")
+    present = sorted(set(np.unique(ref_codes[valid]).tolist()) | ({int(c) for c in lut if c >= 0}))
+    cm = ConfusionMatrix(present).update(pred_codes, ref_codes, valid)
+    names = {c: tax.by_code(c).name for c in present}
+    return {
+        "miou": cm.miou(),
+        "oa": cm.overall_accuracy(),
+        "per_class": cm.to_frame(names),
+        "confusion": cm,
+        "mapping": mapping,
+        "pixels": cm.total,
+        "taxonomy": tax.key,
+        "names": names,
+    }
+
+
+@dataclass
+class PointLabels:
+    """Reference points clicked on the map: ``(x, y)`` in the image CRS and a class name."""
+
+    points: list[tuple[float, float, str]] = field(default_factory=list)
+
+    def add(self, x: float, y: float, name: str) -> None:
+        self.points.append((float(x), float(y), name))
+
+    def clear(self) -> None:
+        self.points.clear()
+
+    def accuracy(self, prediction: Prediction) -> dict[str, Any]:
+        """Overall and per-class accuracy of the map at the labelled points, for the current prompts.
+
+        Points outside the AOI, or labelled with a class no longer in the prompts (``stale``), do not count.
+        Per-class accuracy is the share of a class's points the map names correctly (producer's accuracy).
+        """
+        names = prediction.prompts.names
+        cmap = prediction.class_map
+        inv = ~cmap.rio.transform()
+        values = np.asarray(cmap.values)
+        per: dict[str, dict[str, float]] = {}
+        stale = outside = 0
+        for x, y, label in self.points:
+            if label not in names:
+                stale += 1
+                continue
+            col, row = (int(np.floor(v)) for v in inv * (x, y))
+            if not (0 <= row < values.shape[0] and 0 <= col < values.shape[1]):
+                outside += 1
+                continue
+            k = int(values[row, col])
+            entry = per.setdefault(label, {"n": 0, "correct": 0})
+            entry["n"] += 1
+            entry["correct"] += int(k >= 0 and names[k] == label)
+        n = sum(e["n"] for e in per.values())
+        correct = sum(e["correct"] for e in per.values())
+        for e in per.values():
+            e["accuracy"] = e["correct"] / e["n"]
+        return {"n": int(n), "oa": correct / n if n else math.nan, "per_class": per, "stale": stale, "outside": outside}
+
+
+def export(prediction: Prediction, prompts: PromptSet, folder: str | Path) -> dict[str, Path]:
+    """Write ``classes.tif`` (uint8 COG with colour table: class k -> k + 1, 0 unknown, 255 nodata),
+    ``confidence.tif`` (float32 COG), ``prompts.yaml`` and ``polygons.gpkg`` (one dissolved polygon per
+    class, image CRS, ``area_ha``); every file atomically. Returns ``{kind: path}``."""
+    from lslib.atomic import atomic_path
+    from lslib.data.readers import write_geotiff
+    from lslib.mapui.render import UNKNOWN_COLOURS, hex_to_rgba
+    from lslib.prompt_set import save
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    idx = np.asarray(prediction.class_map.values)
+    valid = np.isfinite(np.asarray(prediction.confidence.values))
+    codes = np.where(idx >= 0, idx + 1, 0).astype(np.uint8)
+    codes[~valid] = 255
+    classes = prediction.class_map.copy(data=codes).rio.write_nodata(255, encoded=False)
+    classes.attrs = {}
+    names = {0: "unknown", **{k + 1: n for k, n in enumerate(prompts.names)}}
+    colormap = {
+        0: UNKNOWN_COLOURS[0],
+        255: (0, 0, 0, 0),
+        **{k + 1: hex_to_rgba(c) for k, c in enumerate(prompts.colours)},
+    }
+    tags = {"classes": ";".join(f"{k}={v}" for k, v in names.items()), "nodata": "255"}
+    paths = {
+        "classes": write_geotiff(classes, out / "classes.tif", colormap=colormap, tags=tags),
+        "confidence": write_geotiff(prediction.confidence, out / "confidence.tif"),
+        "prompts": save(prompts, out / "prompts.yaml"),
+    }
+    import geopandas as gpd
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+
+    transform = prediction.class_map.rio.transform()
+    geoms, values = [], []
+    for geom, value in shapes(codes, mask=codes != 255, transform=transform):
+        geoms.append(shape(geom))
+        values.append(int(value))
+    gdf = gpd.GeoDataFrame({"value": values}, geometry=geoms, crs=prediction.class_map.rio.crs)
+    if len(gdf):
+        gdf = gdf.dissolve(by="value", as_index=False)
+    gdf["class"] = [names.get(int(v), str(v)) for v in gdf["value"]]
+    gdf["area_ha"] = gdf.geometry.area / 1e4 if gdf.crs is not None and gdf.crs.is_projected else math.nan
+    gdf = gdf[["value", "class", "area_ha", "geometry"]]
+    with atomic_path(out / "polygons.gpkg") as tmp:
+        tmp.unlink(missing_ok=True)  # GDAL's GPKG driver refuses to write over the empty temporary file
+        gdf.to_file(tmp, driver="GPKG", layer="classes")
+    paths["polygons"] = out / "polygons.gpkg"
+    return paths

@@ -1,0 +1,352 @@
+"""The prompt editor: one row of widgets per class, presets, YAML load/save, validation shown in the panel.
+
+Each row holds the class name, synonyms (comma-separated), a description, a colour picker, a threshold
+slider, a move-up and a remove button. Text boxes use ``continuous_update=False``: an edit is committed on
+Enter or when the box loses focus, so typing a new name re-encodes one prompt and re-renders once.
+
+Every committed edit builds a candidate :class:`~lslib.prompt_set.PromptSet` from the rows. A valid one that
+differs from the current set becomes current and is sent to the ``on_change`` callbacks (exactly one call per
+edit); an invalid one (blank or duplicate names after normalisation, more than 200 classes, a bad colour)
+shows the reason in the panel's message line and leaves the current set - and hence the map - unchanged.
+Programmatic methods (:meth:`PromptEditor.set_name`, :meth:`add_class`, ...) go through the same widgets and
+the same path as typing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import ipywidgets as w
+
+from lslib import prompt_set as psm
+from lslib.mapui.common import guarded, message_html
+from lslib.prompt_set import ClassPrompt, PromptSet
+
+ChangeCallback = Callable[[PromptSet], None]
+#: colours for new rows: the prompt-set palette (Tableau 20), skipping colours already in use
+_PALETTE = tuple(psm.from_names([f"c{i}" for i in range(20)]).colours)
+
+
+def initial_prompts(prompts: PromptSet | Sequence[str] | str) -> PromptSet:
+    """A prompt set from a PromptSet, a taxonomy preset key (``"esa_worldcover"``), ``"a, b, c"`` or names."""
+    if isinstance(prompts, PromptSet):
+        return prompts
+    if isinstance(prompts, str):
+        if "," not in prompts:
+            try:
+                return psm.from_taxonomy(prompts)
+            except ValueError:
+                pass
+        prompts = [p.strip() for p in prompts.split(",") if p.strip()]
+    return psm.from_names(list(prompts))
+
+
+def _to_hex(colour: str) -> str:
+    from matplotlib.colors import to_hex
+
+    try:
+        return str(to_hex(colour)).lower()
+    except ValueError:
+        raise ValueError(f"{colour!r} is not a colour: pick one or type '#rrggbb'") from None
+
+
+class _Row:
+    """The widgets of one class; ``code`` (a preset's product code) is dropped once the name is edited."""
+
+    def __init__(self, prompt: ClassPrompt, colour: str, set_threshold: float) -> None:
+        self.code = prompt.code
+        self.origin = psm.normalise_name(prompt.name)
+        lay = w.Layout
+        self.name = w.Text(
+            value=prompt.name, placeholder="class name", continuous_update=False, layout=lay(width="170px")
+        )
+        self.name.add_class("lslib-prompt-name")
+        self.synonyms = w.Text(
+            value=", ".join(prompt.synonyms),
+            placeholder="synonyms, comma-separated",
+            continuous_update=False,
+            layout=lay(width="170px"),
+        )
+        self.description = w.Text(
+            value=prompt.description or "",
+            placeholder="description",
+            continuous_update=False,
+            layout=lay(width="190px"),
+        )
+        self.colour = w.ColorPicker(value=colour, concise=True, layout=lay(width="36px"))
+        value = set_threshold if prompt.threshold is None else prompt.threshold
+        self.threshold = w.FloatSlider(
+            value=value,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            continuous_update=False,
+            readout_format=".2f",
+            description="thr",
+            layout=lay(width="190px"),
+        )
+        self.threshold.style.description_width = "24px"
+        self.up = w.Button(icon="arrow-up", tooltip="move up", layout=lay(width="34px"))
+        self.remove = w.Button(icon="trash", tooltip="remove this class", layout=lay(width="34px"))
+        self.box = w.HBox(
+            [self.name, self.synonyms, self.description, self.colour, self.threshold, self.up, self.remove]
+        )
+        self.box.add_class("lslib-prompt-row")
+
+    def prompt(self, set_threshold: float) -> ClassPrompt:
+        name = self.name.value.strip()
+        if self.code is not None and psm.normalise_name(name) != self.origin:
+            self.code = None  # renamed: no longer the preset's class
+        thr = float(self.threshold.value)
+        return ClassPrompt(
+            name=name,
+            synonyms=tuple(s.strip() for s in self.synonyms.value.split(",") if s.strip()),
+            description=self.description.value.strip() or None,
+            colour=_to_hex(self.colour.value),
+            threshold=None if abs(thr - set_threshold) < 1e-9 else thr,
+            code=self.code,
+        )
+
+    def watch(self, handler: Callable[..., None]) -> None:
+        for widget in (self.name, self.synonyms, self.description, self.colour, self.threshold):
+            widget.observe(handler, names="value")
+
+
+class PromptEditor:
+    """Widget-editable prompt set. ``prompts``: the last valid set; ``error``: the current problem or None.
+
+    Args:
+        prompts: the initial set (a preset key, names, ``"a, b, c"`` or a PromptSet).
+        on_change: called with the new PromptSet after each valid edit (more with :meth:`on_change`).
+    """
+
+    def __init__(self, prompts: PromptSet | Sequence[str] | str, on_change: ChangeCallback | None = None) -> None:
+        first = initial_prompts(prompts)
+        self._callbacks: list[ChangeCallback] = [on_change] if on_change else []
+        self._rows: list[_Row] = []
+        self._muted = 0
+        self._prompts = first
+        self.error: str | None = None
+        self.changes = 0
+        self._meta = (first.name, first.threshold, first.taxonomy)
+        self.message = w.HTML()
+        self.message.add_class("lslib-prompt-error")
+        self._rows_box = w.VBox()
+        self._new_name = w.Text(placeholder="new class name", continuous_update=False, layout=w.Layout(width="170px"))
+        self._add_button = w.Button(description="add class", icon="plus")
+        self._preset = w.Dropdown(
+            options=[("preset…", ""), *[(k, k) for k in psm.presets()]], value="", layout=w.Layout(width="200px")
+        )
+        self._path = w.Text(value="prompts.yaml", placeholder="prompt-set YAML path", layout=w.Layout(width="260px"))
+        self._load_button = w.Button(description="load", icon="folder-open", layout=w.Layout(width="80px"))
+        self._save_button = w.Button(description="save", icon="save", layout=w.Layout(width="80px"))
+        safe = guarded(self._show_error)
+        self._add_button.on_click(safe(self._on_add))
+        self._new_name.observe(safe(self._on_new_name), names="value")
+        self._preset.observe(safe(self._on_preset), names="value")
+        self._load_button.on_click(safe(lambda _b: self.load(self._path.value)))
+        self._save_button.on_click(safe(lambda _b: self.save(self._path.value)))
+        header = w.HTML("<small>name · synonyms · description · colour · threshold (min score, below: unknown)</small>")
+        self.widget = w.VBox(
+            [
+                header,
+                self._rows_box,
+                w.HBox([self._new_name, self._add_button, self._preset]),
+                w.HBox([self._path, self._load_button, self._save_button]),
+                self.message,
+            ]
+        )
+        self.widget.add_class("lslib-prompt-editor")
+        self._muted += 1
+        try:
+            self._set_rows(list(first.classes))
+        finally:
+            self._muted -= 1
+        try:  # the rows give every class an explicit colour: that set is the current one
+            self._prompts = self._candidate()
+        except ValueError as exc:
+            self._show_error(str(exc))
+
+    # --- state ---------------------------------------------------------------------------------
+    @property
+    def prompts(self) -> PromptSet:
+        """The last valid prompt set (what the map shows)."""
+        return self._prompts
+
+    @property
+    def rows(self) -> int:
+        return len(self._rows)
+
+    def on_change(self, callback: ChangeCallback) -> None:
+        """Register ``callback(prompt_set)``, called once per valid edit."""
+        self._callbacks.append(callback)
+
+    def name_widget(self, i: int) -> w.Text:
+        """The name box of row ``i`` (what a user types into)."""
+        return self._rows[i].name
+
+    # --- programmatic edits: the same widgets and code path as the UI --------------------------
+    def set_name(self, i: int, name: str) -> None:
+        """Type ``name`` into row ``i``'s name box (committed like Enter)."""
+        self._rows[i].name.value = name
+
+    def set_synonyms(self, i: int, synonyms: Sequence[str] | str) -> None:
+        self._rows[i].synonyms.value = synonyms if isinstance(synonyms, str) else ", ".join(synonyms)
+
+    def set_description(self, i: int, description: str) -> None:
+        self._rows[i].description.value = description
+
+    def set_colour(self, i: int, colour: str) -> None:
+        self._rows[i].colour.value = colour
+
+    def set_threshold(self, i: int, threshold: float) -> None:
+        self._rows[i].threshold.value = threshold
+
+    def add_class(self, name: str = "", *, colour: str | None = None) -> None:
+        """Append a class (a blank name adds an empty row to type into; it stays an error until named)."""
+        self._rows.append(self._make_row(ClassPrompt(name=name, colour=colour)))
+        self._show_rows()
+        self._edited()
+
+    def remove_class(self, i: int) -> None:
+        """Remove row ``i`` (the other classes keep their colours)."""
+        del self._rows[i]
+        self._show_rows()
+        self._edited()
+
+    def move_class(self, i: int, j: int) -> None:
+        """Move row ``i`` to position ``j`` (colours travel with their class)."""
+        row = self._rows.pop(i)
+        self._rows.insert(j, row)
+        self._show_rows()
+        self._edited()
+
+    def set_prompts(self, prompts: PromptSet | Sequence[str] | str) -> None:
+        """Replace every row (one change). Names are not validated first: an invalid list shows its error."""
+        if isinstance(prompts, PromptSet | str):
+            ps = initial_prompts(prompts)
+            self._meta = (ps.name, ps.threshold, ps.taxonomy)
+            classes = list(ps.classes)
+        else:
+            self._meta = ("prompts", 0.0, None)
+            classes = [ClassPrompt(name=str(n)) for n in prompts]
+        self._muted += 1
+        try:
+            self._set_rows(classes)
+        finally:
+            self._muted -= 1
+        self._edited()
+
+    def load_preset(self, key: str) -> None:
+        """Replace the rows with a taxonomy preset (:func:`lslib.prompt_set.from_taxonomy`)."""
+        ps = psm.from_taxonomy(key)
+        self._muted += 1
+        try:
+            self._preset.value = ps.taxonomy or ""
+        finally:
+            self._muted -= 1
+        self.set_prompts(ps)
+
+    def load(self, path: str | Path) -> None:
+        """Load a prompt-set YAML (:func:`lslib.prompt_set.load`); errors go to the message line."""
+        try:
+            ps = psm.load(path)
+        except (ValueError, FileNotFoundError) as exc:
+            self._show_error(str(exc))
+            return
+        self._path.value = str(path)
+        self.set_prompts(ps)
+        if self.error is None:
+            self._info(f"loaded {len(ps)} classes from {path}")
+
+    def save(self, path: str | Path) -> Path:
+        """Save the current (last valid) set as YAML, atomically."""
+        out = psm.save(self._prompts, path)
+        self._path.value = str(path)
+        note = " (the rows have an error: the last valid set was saved)" if self.error else ""
+        self.message.value = message_html(f"saved {len(self._prompts)} classes to {out}{note}", "ok")
+        return out
+
+    # --- internals -----------------------------------------------------------------------------
+    def _free_colour(self) -> str:
+        used = {r.colour.value.lower() for r in self._rows}
+        for c in _PALETTE:
+            if c.lower() not in used:
+                return c
+        return _PALETTE[len(self._rows) % len(_PALETTE)]
+
+    def _make_row(self, prompt: ClassPrompt) -> _Row:
+        row = _Row(prompt, prompt.colour or self._free_colour(), self._meta[1])
+        row.watch(guarded(self._show_error)(lambda _change: self._edited()))
+        safe = guarded(self._show_error)
+        row.remove.on_click(safe(lambda _b, r=row: self.remove_class(self._rows.index(r))))
+        row.up.on_click(safe(lambda _b, r=row: self.move_class(self._rows.index(r), max(0, self._rows.index(r) - 1))))
+        return row
+
+    def _set_rows(self, classes: list[ClassPrompt]) -> None:
+        self._rows = []
+        for c in classes:
+            self._rows.append(self._make_row(c))
+        self._show_rows()
+
+    def _show_rows(self) -> None:
+        self._rows_box.children = tuple(r.box for r in self._rows)
+
+    def _candidate(self) -> PromptSet:
+        name, threshold, taxonomy = self._meta
+        classes = tuple(r.prompt(threshold) for r in self._rows)
+        seen: dict[str, int] = {}
+        for i, c in enumerate(classes):  # two classes with one name: refused here too (see docs/mapui.md)
+            key = psm.normalise_name(c.name)
+            if key and key in seen:
+                raise ValueError(
+                    f"class {i + 1} {c.name!r} has the same name as class {seen[key] + 1} "
+                    f"{classes[seen[key]].name!r} (ignoring case, spaces and punctuation); rename one of them"
+                )
+            seen[key] = i
+        return PromptSet(classes=classes, name=name, threshold=threshold, taxonomy=taxonomy)
+
+    def _edited(self) -> None:
+        """Validate the rows; a valid, different set becomes current and is announced once."""
+        if self._muted:
+            return
+        try:
+            candidate = self._candidate()
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return
+        self.error = None
+        self.message.value = ""
+        if candidate == self._prompts:
+            return
+        self._prompts = candidate
+        self.changes += 1
+        for callback in list(self._callbacks):
+            callback(candidate)
+
+    def _show_error(self, text: str) -> None:
+        self.error = text
+        self.message.value = message_html(f"{text} (the map keeps the last valid prompts)")
+
+    def _info(self, text: str) -> None:
+        self.message.value = message_html(text, "info")
+
+    def _on_add(self, _button: object) -> None:
+        name = self._new_name.value.strip()
+        self._muted += 1
+        try:
+            self._new_name.value = ""
+        finally:
+            self._muted -= 1
+        self.add_class(name)
+
+    def _on_new_name(self, change: dict[str, object]) -> None:
+        if self._muted or not str(change["new"]).strip():
+            return
+        self._on_add(None)
+
+    def _on_preset(self, change: dict[str, object]) -> None:
+        if self._muted or not change["new"]:
+            return
+        self.load_preset(str(change["new"]))
