@@ -144,3 +144,10 @@ def test_assign_bands_names_and_wavelengths() -> None:
         assign_bands(da, sensor="worldview")
     with pytest.raises(ValueError, match="repeat"):
         assign_bands(da, bands="red,red,blue,nir")
+
+
+def test_complex_images_are_refused() -> None:
+    da = xr.DataArray(np.ones((2, 4, 4), np.complex64), dims=("band", "y", "x"))
+    da = assign_bands(da, sensor="sentinel1")
+    with pytest.raises(TypeError, match="real-valued"):
+        image_tensor(da)
