@@ -56,7 +56,8 @@ def test_same_as_full_model_forward(model, scene) -> None:  # type: ignore[no-un
     with torch.inference_mode():
         text = torch.stack([model.encode_prompts([n])[0] for n in names])
         out = model(image, waves, text, band_names=bands)
-        ref = fuse(out.mask_logits, out.presence_logits, out.similarity, scale=model.alignment.scale())
+        ref = fuse(out.mask_logits, out.presence_logits, out.similarity, scale=model.alignment.scale(),
+                   mode=p.mode)
     np.testing.assert_array_equal(pred.class_map.values, ref.class_index[0].numpy())
 
 
