@@ -34,10 +34,10 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy lslib
 
 # Tests never touch the network: offline mode, data from the mirror (or the cache).
-unit: $(STAMP)
+unit: $(STAMP) browser-deps default-model
 	LSLIB_OFFLINE=1 $(PY) -m pytest tests -q
 
-notebooks: $(STAMP)
+notebooks: $(STAMP) default-model
 	LSLIB_OFFLINE=1 LSLIB_SMALL=1 $(PY) -m pytest --nbmake --nbmake-timeout=900 -q notebooks
 
 # The real-browser test (tests/test_browser.py, part of `unit`) and the notebooks use the trained default model.
