@@ -89,9 +89,26 @@ def fuse(
         )
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    b, k, h, w = mask_logits.shape
+    scores, conf = fused_scores(mask_logits, presence_logits, similarity, scale=scale, alpha=alpha, mode=mode)
+    class_index, confidence = decide(scores, threshold)
+    return FusionResult(scores=scores, class_index=class_index, confidence=confidence, class_confidence=conf)
+
+
+def fused_scores(
+    mask_logits: torch.Tensor,
+    presence_logits: torch.Tensor,
+    similarity: torch.Tensor,
+    *,
+    scale: float | torch.Tensor = 100.0,
+    alpha: float = 1.0,
+    mode: Mode = "classwise",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fused scores ``f`` ``(B, K, H, W)`` and class confidences ``c`` ``(B, K)`` (no decision)."""
+    k = mask_logits.shape[1]
     p = torch.sigmoid(mask_logits.float())
     conf = class_confidence(p, torch.sigmoid(presence_logits.float()))
+    if mode == "decoder":
+        return p, conf
     q = similarity_probabilities(similarity.float(), scale=scale)
     if mode == "classwise":
         c = conf[..., None, None]
@@ -99,15 +116,22 @@ def fuse(
     elif mode == "global":
         c = conf.mean(1, keepdim=True)[..., None, None] if k else conf[..., None, None]
         scores = c * p + (1 - c) * alpha * q
-    elif mode == "decoder":
-        scores = p
     elif mode == "similarity":
         scores = q
     else:
         raise ValueError(f"unknown fusion mode {mode!r}; choose classwise, global, decoder or similarity")
+    return scores, conf
+
+
+def decide(
+    scores: torch.Tensor, threshold: float | Sequence[float] | torch.Tensor = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, K, H, W)`` scores -> class index ``(B, H, W)`` (:data:`UNKNOWN` below the winner's threshold)
+    and confidence ``(B, H, W)`` = the winning score."""
+    b, k, h, w = scores.shape
     if k == 0:
-        empty = torch.full((b, h, w), UNKNOWN, dtype=torch.long, device=mask_logits.device)
-        return FusionResult(scores, empty, torch.zeros(b, h, w, device=mask_logits.device), conf)
+        return (torch.full((b, h, w), UNKNOWN, dtype=torch.long, device=scores.device),
+                torch.zeros(b, h, w, device=scores.device))
     confidence, index = scores.max(dim=1)
     thr = torch.as_tensor(threshold, dtype=scores.dtype, device=scores.device)
     if thr.ndim == 1:
@@ -115,4 +139,4 @@ def fuse(
             raise ValueError(f"{thr.numel()} thresholds for {k} classes")
         thr = thr[index]
     index = torch.where(confidence >= thr, index, torch.full_like(index, UNKNOWN))
-    return FusionResult(scores=scores, class_index=index, confidence=confidence, class_confidence=conf)
+    return index, confidence

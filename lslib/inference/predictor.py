@@ -21,9 +21,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lslib.fusion import UNKNOWN, FusionResult, Mode, fuse
+from lslib.fusion import UNKNOWN, FusionResult, Mode, decide, fused_scores
 from lslib.inference.inputs import image_tensor
-from lslib.model.landsegmenter import ImageEmbedding, SegmenterOutput
+from lslib.model.landsegmenter import ImageEmbedding, SegmenterOutput, upsample_to
 from lslib.prompt_set import ClassPrompt, PromptSet, from_names, validate
 
 DEFAULT_CACHE_BYTES = 1 << 30
@@ -192,16 +192,23 @@ class Predictor:
     # --- prediction ------------------------------------------------------------------------------
     @torch.inference_mode()
     def raw(self, prompts: PromptSet | Sequence[str] | str) -> tuple[PromptSet, SegmenterOutput, FusionResult]:
-        """Decoder outputs and the fused decision on the current image, as tensors (tiling uses this)."""
+        """Decoder outputs (at stride 4) and the fused decision at full resolution, as tensors (tiling uses this).
+
+        The fusion runs at the decoder's resolution and only the fused scores are upsampled (bilinear)
+        to the image: 16x fewer pixels to fuse and one upsampling instead of two. Bilinear
+        interpolation of the scores is a convex combination per pixel, so they stay in [0, 1].
+        """
         ps = resolve_prompts(prompts)
-        out = self.model.decode(self.embedding, self.text_embeddings(ps))
-        thresholds = ps.thresholds
-        result = fuse(
+        emb = self.embedding
+        out = self.model.decode(emb, self.text_embeddings(ps), upsample=False)
+        low, conf = fused_scores(
             out.mask_logits, out.presence_logits, out.similarity, scale=self.model.alignment.scale(),
-            alpha=self.alpha, mode=self.mode, threshold=thresholds,
+            alpha=self.alpha, mode=self.mode,
         )
+        scores = upsample_to(low, emb).clamp_(0.0, 1.0)
+        index, confidence = decide(scores, ps.thresholds)
         self.stats["predicts"] += 1
-        return ps, out, result
+        return ps, out, FusionResult(scores=scores, class_index=index, confidence=confidence, class_confidence=conf)
 
     def predict(self, prompts: PromptSet | Sequence[str] | str, *, probabilities: bool = False) -> Prediction:
         """Zero-shot map of the current image for ``prompts`` (names, ``"a, b, c"`` or a :class:`PromptSet`).

@@ -87,6 +87,13 @@ def rgb_composite(image: torch.Tensor, wavelengths_um: torch.Tensor, *, gain: fl
     return torch.nan_to_num(rgb, nan=0.0).clamp(0.0, 1.0)
 
 
+def upsample_to(x: torch.Tensor, embedding: ImageEmbedding) -> torch.Tensor:
+    """Stride-4 maps ``(B, K, h4, w4)`` -> the input resolution ``(B, K, H, W)`` (bilinear, padding cropped)."""
+    h, w = embedding.size
+    full = embedding.neck.shape[-2] * 16, embedding.neck.shape[-1] * 16
+    return F.interpolate(x, size=full, mode="bilinear", align_corners=False)[..., :h, :w]
+
+
 class Neck(nn.Module):
     """Decoder input: ``proj(stage 3) + upsample2(proj(stage 4))`` -> ``(B, dim, H/16, W/16)``."""
 
@@ -196,17 +203,22 @@ class LandSegmenter(nn.Module):
         return ImageEmbedding(neck=neck, high_res=high_res, pixels=pixels, size=(h, w))
 
     # --- decoding --------------------------------------------------------------------------------
-    def decode(self, embedding: ImageEmbedding, text: torch.Tensor) -> SegmenterOutput:
-        """Masks, presence and image-text similarity for ``K`` prompts (``text``: ``(K, text_dim)``)."""
+    def decode(self, embedding: ImageEmbedding, text: torch.Tensor, *, upsample: bool = True) -> SegmenterOutput:
+        """Masks, presence and image-text similarity for ``K`` prompts (``text``: ``(K, text_dim)``).
+
+        ``upsample=False`` keeps the maps at the decoder's stride 4 over the padded input
+        (``(B, K, ceil(H/16)*4, ceil(W/16)*4)``): cheaper when the caller fuses first and upsamples once.
+        """
         out = self.decoder(embedding.neck, text, high_res=embedding.high_res)
         sim = self.alignment(embedding.pixels, text)
+        if not upsample:
+            return SegmenterOutput(out.mask_logits, out.presence_logits, sim.clamp(-1.0, 1.0))
         h, w = embedding.size
-        full = embedding.neck.shape[-2] * 16, embedding.neck.shape[-1] * 16
 
         def up(x: torch.Tensor) -> torch.Tensor:
             if x.shape[1] == 0:
                 return x.new_zeros((x.shape[0], 0, h, w))
-            return F.interpolate(x, size=full, mode="bilinear", align_corners=False)[..., :h, :w]
+            return upsample_to(x, embedding)
 
         return SegmenterOutput(
             mask_logits=up(out.mask_logits), presence_logits=out.presence_logits, similarity=up(sim).clamp(-1.0, 1.0)
