@@ -275,9 +275,11 @@ def test_agreement_with_the_terramesh_reference(app, scene) -> None:  # type: ig
     assert cm.total == res["pixels"] and res["oa"] == pytest.approx(np.trace(cm.matrix) / cm.total)
     app.compare.refresh()
     assert "OA" in app.compare.table.value and "image/png" in app.compare.output.outputs[0]["data"]
-    app.compare._split_box.value = True
+    app.compare.split(True)
+    assert app.compare.split_active
     assert any(type(c).__name__ == "SplitMapControl" for c in app.map.controls)
-    app.compare._split_box.value = False
+    app.compare.split(False)
+    assert not app.compare.split_active
     assert app.class_layer in app.map.layers
     assert not any(type(c).__name__ == "SplitMapControl" for c in app.map.controls)
 

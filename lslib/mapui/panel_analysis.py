@@ -57,6 +57,16 @@ class ComparePanel:
         )
         self.widget.add_class("lslib-compare-panel")
 
+    def split(self, on: bool = True) -> None:
+        """Show (or hide) the split view: the zero-shot map left, the reference layer right.
+
+        Same code path as ticking the checkbox; needs a reference (``app.set_reference``)."""
+        self._split_box.value = bool(on)
+
+    @property
+    def split_active(self) -> bool:
+        return self._split is not None
+
     def _error(self, text: str) -> None:
         self.message.value = message_html(text)
 

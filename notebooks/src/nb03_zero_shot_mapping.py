@@ -167,14 +167,15 @@ CELLS = [
     md("""
         ## 5. Compare with the reference
 
-        In the *compare* tab, tick *split view* to slide between the map (left) and the Esri label (right),
-        and press *compute agreement*. Agreement needs each prompt matched to a reference class: preset classes
+        In the *compare* tab, tick *split view* (or call `app.compare.split(True)`, as below) to slide between
+        the map (left) and the Esri label (right), and press *compute agreement*. Agreement needs each prompt matched to a reference class: preset classes
         go through the crosswalk between products, a prompt that *is* a reference class name matches it, and
         free text goes to the nearest reference class in the text encoder's space (the table shows how each
         was matched).
         """),
     code("""
         app.tabs.selected_index = 2  # the compare tab: it refreshes after every edit while open
+        app.compare.split(True)      # the split view: drag the slider on the map
         res = app.agreement()
         print(f"OA {res['oa']:.3f} · mIoU {res['miou']:.3f} over {res['pixels']:,} pixels ({res['taxonomy']})")
         res["mapping"]
