@@ -124,10 +124,11 @@ def image_tensor(da: xr.DataArray) -> tuple[torch.Tensor, torch.Tensor, list[str
         raise ValueError(f"band names repeat: {names}; drop the duplicates (da.drop_duplicates('band'))")
     if min(da.sizes["y"], da.sizes["x"]) < 1 or da.sizes["band"] < 1:
         raise ValueError(f"empty image: {dict(da.sizes)}")
-    if np.issubdtype(da.dtype, np.complexfloating) or not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
+    if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
+        raise TypeError(f"image dtype {da.dtype} is not numeric: give reflectance (optical) or backscatter in dB (SAR)")
+    if np.issubdtype(da.dtype, np.complexfloating):
         raise TypeError(
-            f"image dtype {da.dtype} is not real-valued: give reflectance (optical) or backscatter in dB (SAR), "
-            "e.g. 10 * log10(abs(x) ** 2) for complex SAR"
+            f"image dtype {da.dtype} is not real-valued: give backscatter in dB for SAR, e.g. 10 * log10(abs(x) ** 2)"
         )
     values = np.asarray(da.values, dtype=np.float32)
     nodata = da.rio.nodata if hasattr(da, "rio") else None
