@@ -57,7 +57,7 @@ def test_same_as_full_model_forward(model, scene) -> None:  # type: ignore[no-un
     pred = p.predict(names)
     image, waves, bands = image_tensor(scene)
     with torch.inference_mode():
-        text = torch.stack([model.encode_prompts([n])[0] for n in names])
+        text = torch.stack([model.encode_prompts([n], batch_size=16)[0] for n in names])
         emb = model.encode_image(image, waves, bands)
         low = model.decode(emb, text, upsample=False)
         scores, _ = fused_scores(low.mask_logits, low.presence_logits, low.similarity,

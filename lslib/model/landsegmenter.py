@@ -157,11 +157,16 @@ class LandSegmenter(nn.Module):
         *,
         descriptions: Sequence[str | None] | None = None,
         synonyms: Sequence[Sequence[str]] | None = None,
+        batch_size: int = 1,
     ) -> torch.Tensor:
-        """Class names (+ optional descriptions/synonyms) -> ``(K, text_dim)`` unit vectors (cached)."""
+        """Class names (+ optional descriptions/synonyms) -> ``(K, text_dim)`` unit vectors (cached).
+
+        ``batch_size``: see :func:`lslib.model.text_prompts.encode_classes` (1 = bit-reproducible)."""
         from lslib.model.text_prompts import encode_classes
 
-        text = encode_classes(self.text_encoder, list(names), descriptions=descriptions, synonyms=synonyms)
+        text = encode_classes(
+            self.text_encoder, list(names), descriptions=descriptions, synonyms=synonyms, batch_size=batch_size
+        )
         return text.to(next(self.parameters()).device)
 
     # --- image -----------------------------------------------------------------------------------

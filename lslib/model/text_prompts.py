@@ -93,12 +93,16 @@ def encode_classes(
     synonyms: Sequence[Sequence[str]] | None = None,
     descriptions: Sequence[str | None] | None = None,
     templates: Sequence[str] = DEFAULT_TEMPLATES,
+    batch_size: int = 1,
 ) -> torch.Tensor:
     """Class embeddings ``(K, dim)`` float32, unit norm: the mean of each class's prompt embeddings
-    (:func:`build_prompts`), re-normalised (CLIP prompt ensembling). All prompts go through the cache."""
+    (:func:`build_prompts`), re-normalised (CLIP prompt ensembling). All prompts go through the cache.
+
+    ``batch_size`` > 1 encodes new prompts in padded batches: several times faster, but equal to the
+    one-at-a-time embeddings only to ~1e-6 (training keeps 1 so that a resumed run is bit-identical)."""
     prompts = build_prompts(names, synonyms=synonyms, descriptions=descriptions, templates=templates)
     flat = [p for class_prompts in prompts for p in class_prompts]
-    emb = encoder.encode(flat)
+    emb = encoder.encode(flat, batch_size=batch_size)
     counts = torch.tensor([len(p) for p in prompts], device=emb.device)
     owner = torch.repeat_interleave(torch.arange(len(prompts), device=emb.device), counts)
     sums = torch.zeros(len(prompts), emb.shape[1], dtype=emb.dtype, device=emb.device).index_add_(0, owner, emb)
