@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: install test lint typecheck unit notebooks demo lab clean manifests browser-deps default-model
+.PHONY: install test lint typecheck unit notebooks demo lab clean manifests browser-deps default-model bench
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -67,6 +67,10 @@ default-model: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/lslib demo --out outputs/demo
+
+# Every benchmark (bench/*.py) -> BENCHMARKS.md (~15 min on 2 cores; bench/run_all.py --quick: a few minutes).
+bench: $(STAMP) default-model
+	LSLIB_OFFLINE=1 $(PY) bench/run_all.py
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

@@ -41,6 +41,9 @@ def run_bench(name: str, quick: bool, timeout: float, workdir: Path) -> dict[str
     out = workdir / f"{name}.json"
     cmd = [sys.executable, str(script), "--json", str(out), *(["--quick"] if quick else [])]
     env = {**os.environ, "LSLIB_OFFLINE": os.environ.get("LSLIB_OFFLINE", "1"), "MPLBACKEND": "Agg"}
+    mirror = REPO.parent / "shared" / "data"  # the sample mirror, as in the tests (CI: ../shared/data)
+    if not env.get("LSLIB_DATA_MIRROR") and mirror.is_dir():
+        env["LSLIB_DATA_MIRROR"] = str(mirror)
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)

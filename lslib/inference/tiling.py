@@ -17,8 +17,10 @@ the scene size.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -227,7 +229,7 @@ def _pixel_hectares(da: xr.DataArray, pixel: bool) -> float:
     return abs(rx * ry) * float(crs.linear_units_factor[1]) ** 2 / 1e4
 
 
-def map_large_area(
+def _map_large_area(
     source: Any,
     prompts: Any,
     out: str | Path,
@@ -345,6 +347,21 @@ def map_large_area(
     writer.remove()
     (out / ".progress.json").unlink(missing_ok=True)
     return MapResult(out, paths, areas, record.valid_pixels, seconds, len(todo), resumed, windows, doc)
+
+
+#: GDAL's block cache while mapping (MB) unless $GDAL_CACHEMAX is set: GDAL's default (5 % of RAM) grows
+#: with the scene while the COGs are written and would make memory depend on the scene size.
+GDAL_CACHE_MB = 128
+
+
+@functools.wraps(_map_large_area)
+def map_large_area(*args: Any, **kwargs: Any) -> MapResult:
+    import rasterio
+
+    if os.environ.get("GDAL_CACHEMAX"):
+        return _map_large_area(*args, **kwargs)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _map_large_area(*args, **kwargs)
 
 
 def resolve_prompts_names(prompts: Any) -> list[str]:
