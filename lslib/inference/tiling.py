@@ -349,9 +349,11 @@ def _map_large_area(
     return MapResult(out, paths, areas, record.valid_pixels, seconds, len(todo), resumed, windows, doc)
 
 
-#: GDAL's block cache while mapping (MB) unless $GDAL_CACHEMAX is set: GDAL's default (5 % of RAM) grows
-#: with the scene while the COGs are written and would make memory depend on the scene size.
-GDAL_CACHE_MB = 128
+#: GDAL's block cache while mapping (MB) unless $GDAL_CACHEMAX is set. GDAL's default (5 % of RAM, 1.2 GB
+#: here) fills with decoded blocks of the input as the windows sweep a large scene (peak RSS 2.3 GB for an
+#: 8192² scene); 128 MB bounds it better but makes JP2 inputs re-decode (T29UNU 10x slower); 256 MB keeps
+#: both (bench/inference.py).
+GDAL_CACHE_MB = 256
 
 
 @functools.wraps(_map_large_area)
