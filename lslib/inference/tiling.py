@@ -350,10 +350,9 @@ def _map_large_area(
 
 
 #: GDAL's block cache while mapping (MB) unless $GDAL_CACHEMAX is set. GDAL's default (5 % of RAM, 1.2 GB
-#: here) fills with decoded blocks of the input as the windows sweep a large scene (peak RSS 2.3 GB for an
-#: 8192² scene); 128 MB bounds it better but makes JP2 inputs re-decode (T29UNU 10x slower); 256 MB keeps
-#: both (bench/inference.py).
-GDAL_CACHE_MB = 256
+#: here) fills with decoded input blocks as the windows sweep a large scene (peak RSS 2.3 GB for 8192²);
+#: 96 MB: 1.2 GB there, and JP2 inputs still decode once (bench/inference.py).
+GDAL_CACHE_MB = 96
 
 
 @functools.wraps(_map_large_area)
@@ -362,7 +361,7 @@ def map_large_area(*args: Any, **kwargs: Any) -> MapResult:
 
     if os.environ.get("GDAL_CACHEMAX"):
         return _map_large_area(*args, **kwargs)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB << 20):  # bytes: rasterio passes an int to GDALSetCacheMax64
         return _map_large_area(*args, **kwargs)
 
 
