@@ -122,6 +122,13 @@ class Predictor:
         self._key: str | None = None
         self.stats = {"image_encodes": 0, "text_encodes": 0, "predicts": 0}
 
+    def sibling(self, *, cache_bytes: int = 0) -> Predictor:
+        """A predictor on the same model, device and fusion with a copy of the encoded prompts and its own
+        image cache: one per worker thread (an image cache is not thread-safe, the model in eval mode is)."""
+        other = Predictor(self.model, device=self.device, cache_bytes=cache_bytes, mode=self.mode, alpha=self.alpha)
+        other._text.update(self._text)
+        return other
+
     # --- image -----------------------------------------------------------------------------------
     @staticmethod
     def image_key(da: xr.DataArray) -> str:

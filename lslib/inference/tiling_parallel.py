@@ -116,17 +116,11 @@ def run_blocks(
                 client, make, blocks, 2 * max(1, len(client.scheduler_info().get("workers", {})))
             )
         elif workers > 0:
-            from lslib.inference.predictor import Predictor
-
             local = threading.local()
-            text = dict(predictor._text)
 
             def mapper() -> Any:
                 if not hasattr(local, "mapper"):
-                    pred = Predictor(predictor.model, device=predictor.device, cache_bytes=0, mode=predictor.mode,
-                                     alpha=predictor.alpha)  # fmt: skip
-                    pred._text.update(text)
-                    local.mapper = _Mapper(da, grid, pred, prompts, cache_bytes // workers)
+                    local.mapper = _Mapper(da, grid, predictor.sibling(), prompts, cache_bytes // workers)
                 return local.mapper
 
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lslib-map")
