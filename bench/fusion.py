@@ -38,12 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from lslib.training.dataset import LASDataset
-    from lslib.training.default import default_dir, default_model
+    from lslib.training.default import default_model, ensure_las_mini
     from lslib.training.evaluate import DEFAULT_FUSION, evaluate_zero_shot
 
     torch.set_num_threads(2)
     model = default_model(progress=False)
-    las = default_dir().parent / "las-mini"
+    las = ensure_las_mini(progress=False)
     rows: list[dict[str, object]] = []
     for subset, target in PAIRS:
         ds = LASDataset(roots=[las], subsets=[subset], split=args.split)

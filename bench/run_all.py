@@ -28,7 +28,8 @@ sys.path.insert(0, str(HERE))
 from _contract import machine  # noqa: E402
 
 #: the known benches, in report order; any other ``bench/<name>.py`` (not ``_*``) follows alphabetically
-KNOWN = ["bench_data", "las_build", "model", "train", "fusion", "inference", "mapui", "notebooks"]
+KNOWN = ["bench_data", "las_build", "model", "train", "fusion", "generalization", "augmentation", "inference", "mapui",
+         "notebooks"]
 BENCHES = KNOWN + sorted(p.stem for p in HERE.glob("*.py")
                          if p.stem not in KNOWN and not p.stem.startswith("_") and p.stem != "run_all")
 

@@ -238,11 +238,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny throughput, one-subset evaluation, no retraining")
     ap.add_argument("--json", default=None, help="also write the results as JSON (benchmark contract)")
     args = ap.parse_args()
-    from lslib.training.default import default_dir, default_model
+    from lslib.training.default import ensure_las_mini, released_dir
 
     args.out.mkdir(parents=True, exist_ok=True)
-    default_model(progress=False)  # ensures LAS-mini and the cached default checkpoint exist
-    las, ckpt = default_dir().parent / "las-mini", default_dir() / "best"
+    las, ckpt = ensure_las_mini(progress=False), released_dir()
     tables: list[dict[str, object]] = []
     targets: list[dict[str, object]] = []
 

@@ -53,18 +53,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     prompts = _prompts(args)
     model = _model(args)
     predictor = Predictor(model, cache_bytes=0, mode=args.mode)
-    bands = args.bands
+    image, bands, sensor = args.image, args.bands, args.sensor
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = map_large_area(
-            args.image, prompts, args.out, predictor=predictor, tile=args.tile, overlap=args.overlap,
-            block=args.block, bands=bands, sensor=args.sensor, resume=not args.no_resume, overwrite=args.overwrite,
-            progress=not args.quiet, workers=args.workers,
+            image, prompts, args.out, predictor=predictor, tile=args.tile, overlap=args.overlap,
+            block=args.block, bands=bands, sensor=sensor, scale=args.scale, offset=args.offset,
+            resume=not args.no_resume, overwrite=args.overwrite, progress=not args.quiet, workers=args.workers,
         )  # fmt: skip
-    from lslib.inference.tiling_sources import PixelCoordinatesWarning
+    from lslib.data.images import PixelCoordinatesWarning
+    from lslib.data.radiometry import RadiometryAssumedWarning
 
     for w in caught:
-        if issubclass(w.category, PixelCoordinatesWarning):
+        if issubclass(w.category, PixelCoordinatesWarning | RadiometryAssumedWarning):
             print(f"lslib: warning: {w.message}", file=sys.stderr)
         elif not issubclass(w.category, DeprecationWarning | FutureWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
@@ -90,8 +91,15 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder: class_map.tif, confidence.tif, map.json, prompts.yaml")
     p.add_argument("--checkpoint", default=None, help="model folder (default: the trained default tiny model)")
     p.add_argument("--variant", default=None, help="model variant; without --checkpoint: UNTRAINED (tests only)")
-    p.add_argument("--bands", default=None, help="band names or µm for files without band metadata: red,green,blue,nir")
-    p.add_argument("--sensor", default=None, help="band preset for files without band tags: naip|s2-l2a|landsat8|rgb")
+    p.add_argument("--bands", default=None,
+                   help="band names or µm, in file order, for files without band names: red,green,blue,nir")
+    p.add_argument("--sensor", default=None,
+                   help="naip|s2-l2a|landsat8|rgb: band order (unless the file names its bands) and DN convention "
+                        "(S2 DN/10000 with the baseline offset, Landsat C2 DN*2.75e-5-0.2, uint8 DN/255)")
+    p.add_argument("--scale", type=float, default=None,
+                   help="physical value = DN * scale + offset; overrides the file's scale tags and --sensor's "
+                        "convention (e.g. 1e-4 for reflectance x 10000)")
+    p.add_argument("--offset", type=float, default=None, help="added after --scale (default 0), e.g. -0.1")
     p.add_argument("--tile", type=int, default=512, help="window size in pixels (default 512)")
     p.add_argument("--overlap", type=int, default=64, help="window overlap in pixels, blended (default 64)")
     p.add_argument("--block", type=int, default=2048, help="output block size in pixels: bounds memory (default 2048)")

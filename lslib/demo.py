@@ -160,16 +160,15 @@ def run_demo(
         raise ValueError(f"unknown TerraMesh site(s) {unknown}; choose from {list(SITES)}")
     segmenter = None
     if model:
-        from lslib.training.default import default_dir, default_model
+        from lslib.training.default import default_model
 
-        if not quiet and not (default_dir() / "best").exists():
-            print(f"training the default model once (LAS-mini + tiny, a few minutes) into {default_dir()}")
         segmenter = default_model(progress=not quiet).eval()
     rows = [summarise_site(s, out, segmenter) for s in tqdm(chosen, desc="TerraMesh sites", disable=quiet)]
     manifest = load_manifests()[DATASET]
     text = format_summary(rows)
     if model:
-        text += ("\n\nModel: the default `tiny` LandSegmenter (configs/train/tiny.yaml on LAS-mini), prompted with "
+        text += ("\n\nModel: the released default `tiny` LandSegmenter (configs/train/tiny.yaml on LAS-mini), "
+                 "prompted with "
                  "the Esri/IO class names and descriptions. LAS-mini contains chips of these five sites, so the "
                  "agreement column is agreement with the weak label on training areas, not a held-out score.")
     text += f"\n\nData: {manifest.title}. Licence: {manifest.licence}. {manifest.attribution}.\n"

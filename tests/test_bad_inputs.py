@@ -32,6 +32,7 @@ import xarray as xr
 
 from lslib.data.chips import CorruptChipError
 from lslib.data.fetch import DataNotFoundError, HashMismatchError
+from lslib.data.radiometry import ImageInputError
 from lslib.data.readers_common import RasterReadError
 from lslib.data.synthetic import make_scene
 from lslib.mapui.aoi import AoiError
@@ -670,6 +671,113 @@ def _predict(ctx: Ctx, prompts: str) -> Any:
                "tiny", "--tile", "64", "--overlap", "8", "-q")
 
 
+
+
+# --- one image-input contract (issue 12 §1): every door refuses the same bad image the same way ----------------
+FOUR = ["red", "green", "blue", "nir"]
+
+
+def _described_tif(path: Path, data: np.ndarray, descriptions: list[str] | None = None) -> Path:
+    write_tif(path, data)
+    if descriptions:
+        with rasterio.open(path, "r+") as dst:
+            for i, d in enumerate(descriptions):
+                dst.set_band_description(i + 1, d)
+    return path
+
+
+def _bright_uint16(ctx: Ctx) -> None:
+    data = np.full((4, 16, 16), 40000, np.uint16)
+    data[:, ::2] = 52000
+    _described_tif(ctx.work / "dn.tif", data, FOUR)
+
+
+def _float_450(ctx: Ctx) -> None:
+    _described_tif(ctx.work / "f450.tif", np.full((4, 16, 16), 450, np.float32), FOUR)
+
+
+def _linear_sar(ctx: Ctx) -> None:
+    lin = np.random.default_rng(0).uniform(0.001, 0.4, (2, 16, 16)).astype(np.float32)
+    _described_tif(ctx.work / "s1.tif", lin, ["VV", "VH"])
+
+
+def _landsat6(ctx: Ctx, names: list[str] | None = None) -> None:
+    refl = np.random.default_rng(0).uniform(0.02, 0.4, (6, 16, 16))
+    _described_tif(ctx.work / "lc08.tif", np.round((refl + 0.2) / 2.75e-5).astype(np.uint16), names)
+
+
+def _s2_dn(ctx: Ctx) -> None:
+    dn = np.random.default_rng(0).integers(200, 4000, (4, 16, 16)).astype(np.uint16)
+    _described_tif(ctx.work / "s2dn.tif", dn, FOUR)
+
+
+def _open(path: Path, **kw: Any) -> Any:
+    from lslib.data import open_image
+
+    return open_image(path, **kw)
+
+
+def _map_ui(path: Path, **kw: Any) -> Any:
+    from lslib.mapui.imagery import load_image
+
+    return load_image(path, **kw)
+
+
+def _tiling(path: Path, **kw: Any) -> Any:
+    from lslib.inference.tiling_sources import open_source
+
+    return open_source(path, **kw)
+
+
+def _cli_map(ctx: Ctx, image: Path, *flags: str) -> Any:
+    return cli("predict", "--image", str(image), "--prompts", "water, forest", "--out", str(ctx.scratch / "map"),
+               "--variant", "tiny", "--tile", "64", "--overlap", "8", "-q", *flags)
+
+
+def _dn_array_to_predictor(ctx: Ctx) -> Any:
+    from lslib.inference import assign_bands
+
+    dn = plain(4, 16, 16).copy(data=np.full((4, 16, 16), 9800, np.uint16))
+    return predict(ctx, assign_bands(dn, sensor="naip"))
+
+
+def _mapped(ctx: Ctx, _: Any) -> None:
+    assert (ctx.scratch / "map" / "class_map.tif").exists()
+
+
+_DN = r"uint16 values up to 52000 .*not reflectance.*--scale S \[--offset O\].*--sensor"
+CASES.extend([
+    Case("open_image: uint16 DN, no hint, implausible", lambda c: _open(c.work / "dn.tif"), ImageInputError, _DN,
+         setup=_bright_uint16),
+    Case("open_source (CLI): uint16 DN, no hint, implausible", lambda c: _tiling(c.work / "dn.tif"), ImageInputError,
+         _DN, setup=_bright_uint16),
+    Case("map UI load_image: uint16 DN, no hint, implausible", lambda c: _map_ui(c.work / "dn.tif"), ImageInputError,
+         _DN, setup=_bright_uint16),
+    Case("CLI predict: uint16 DN, no hint, implausible", lambda c: _cli_map(c, c.work / "dn.tif"), CliError, _DN,
+         setup=_bright_uint16),
+    Case("Predictor: uint16 DN named with assign_bands only", _dn_array_to_predictor, ImageInputError,
+         r"up to 9800 .*stored as uint16.*lslib.data.open_image"),
+    Case("open_image: float reflectance of 450", lambda c: _open(c.work / "f450.tif"), ImageInputError,
+         r"values up to 450 .*not reflectance.*integer DN.*--scale 1e-4", setup=_float_450),
+    Case("CLI predict: float reflectance of 450", lambda c: _cli_map(c, c.work / "f450.tif"), CliError,
+         r"values up to 450 .*not reflectance.*--scale 1e-4", setup=_float_450),
+    Case("map UI load_image: linear SAR", lambda c: _map_ui(c.work / "s1.tif"), ImageInputError,
+         r"linear power.*10 \* log10", setup=_linear_sar),
+    Case("CLI predict: linear SAR", lambda c: _cli_map(c, c.work / "s1.tif"), CliError,
+         r"linear power.*10 \* log10", setup=_linear_sar),
+    Case("CLI predict: --sensor landsat8 on 6 unnamed bands", lambda c: _cli_map(c, c.work / "lc08.tif", "--sensor",
+                                                                                 "landsat8"),
+         CliError, r"6 bands but sensor 'landsat8' has 7 .*--bands blue,green,red,nir,swir16,swir22",
+         setup=_landsat6),
+    Case("map UI load_image: 3 --bands for 4 bands", lambda c: _map_ui(c.work / "dn.tif", bands="red,green,blue"),
+         ValueError, r"4 bands but 3 were named.*--bands", setup=_bright_uint16),
+    Case("CLI predict: uint16 DN with --scale 1e-4 works", lambda c: _cli_map(c, c.work / "s2dn.tif", "--scale",
+                                                                              "1e-4"),
+         None, setup=_s2_dn, check=_mapped),
+    Case("CLI predict: Landsat C2 stack named blue..swir22 with --sensor landsat8 works",
+         lambda c: _cli_map(c, c.work / "lc08.tif", "--sensor", "landsat8"), None,
+         setup=lambda c: _landsat6(c, ["blue", "green", "red", "nir", "swir16", "swir22"]), check=_mapped),
+])  # fmt: skip
 
 @pytest.fixture(scope="module")
 def tiny_model() -> torch.nn.Module:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from lslib.data.bands import wavelengths
 from lslib.model.build import VARIANTS, build_model, count_parameters, load_model, save_model
 from lslib.model.image_encoder import OfflineWeightsError
 from lslib.model.landsegmenter import band_codes, rgb_composite
+from lslib.model.spectral_adapter import normalise_bands, robust_band_stats
 
 S2_L2A = list(wavelengths("sentinel2_l2a"))
 BAND_SETS = {
@@ -84,13 +86,49 @@ def test_sar_polarisations_get_their_own_tokens(model: torch.nn.Module) -> None:
 def test_rgb_composite_picks_true_colour() -> None:
     x = torch.arange(12, dtype=torch.float32).view(1, 12, 1, 1) / 100
     rgb = rgb_composite(x, torch.tensor(S2_L2A))
-    torch.testing.assert_close(rgb.flatten(), torch.tensor([0.03, 0.02, 0.01]) / 0.3)  # B04, B03, B02
+    torch.testing.assert_close(rgb.flatten(), torch.tensor([0.03, 0.02, 0.01]))  # B04, B03, B02
+
+
+def test_robust_stretch_by_hand() -> None:
+    # one band, values 0, 1, 2, 3 (mean 1.5, std sqrt(1.25)); k = 2 -> low = 1.5 - 2.236, high = 1.5 + 2.236
+    x = torch.tensor([0.0, 1.0, 2.0, 3.0]).view(1, 1, 2, 2)
+    stats = robust_band_stats(x)
+    half = 2 * math.sqrt(1.25)
+    torch.testing.assert_close(stats[0, 0], torch.tensor([1.5 - half, 1.5 + half]))
+    unit = normalise_bands(x, stats=stats)
+    torch.testing.assert_close(unit.flatten(), (torch.tensor([0.0, 1.0, 2.0, 3.0]) - 1.5 + half) / (2 * half))
+    # an outlier is clipped; NaN (nodata) is ignored by the stats and becomes 0
+    y = torch.tensor([0.0, 0.1, 0.2, 0.1, 0.1, 0.0, 0.2, 0.1, 50.0, float("nan")]).view(1, 1, 2, 5)
+    u = normalise_bands(y)
+    assert u.max() == 1.0 and u[0, 0, 1, 4] == 0.0 and torch.all((u >= 0) & (u <= 1))
+
+
+def test_stretch_makes_scale_and_display_equivalent(model: torch.nn.Module) -> None:
+    """Reflectance, DN x 1e4 and the same scene affinely rendered for display give one embedding."""
+    x = _image(12)
+    dn = x * 10_000.0
+    display = x * 2.5 + 0.01
+    with torch.inference_mode():
+        a, b, c = (model.encode_image(v, S2_L2A).neck for v in (x, dn, display))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-4)
+
+
+def test_scene_stats_override_the_window_stretch(model: torch.nn.Module) -> None:
+    x = _image(12)
+    stats = robust_band_stats(x)
+    with torch.inference_mode():
+        own = model.encode_image(x, S2_L2A).neck
+        given = model.encode_image(x, S2_L2A, norm_stats=stats).neck
+        other = model.encode_image(x, S2_L2A, norm_stats=stats * 2).neck
+    torch.testing.assert_close(own, given)
+    assert not torch.allclose(own, other)
 
 
 def test_adapter_off_equals_backbone_and_zero_init_is_identity(model: torch.nn.Module) -> None:
     x = _image(12)
     with torch.inference_mode():
-        rgb = rgb_composite(x, torch.tensor(S2_L2A))
+        rgb = rgb_composite(normalise_bands(x), torch.tensor(S2_L2A))
         f = model.image_encoder(rgb)
         expected = model.neck(f[2], f[3])
         model.use_adapter = False

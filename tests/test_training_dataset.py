@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,14 @@ import torch
 from lslib.crosswalk import crosswalk
 from lslib.data.chips import list_chips
 from lslib.taxonomy import get_taxonomy
-from lslib.training.dataset import LASDataset, SubsetBatchSampler, boundary_mask, collate, split_of
+from lslib.training.dataset import (
+    BalancedBatchSampler,
+    LASDataset,
+    SubsetBatchSampler,
+    boundary_mask,
+    collate,
+    split_of,
+)
 
 SUBSETS = ["mini-zion-landsat-nlcd", "mini-terramesh-s2-esri", "mini-terramesh-s1-esri"]
 
@@ -255,3 +263,33 @@ def test_clear_errors_without_chips(tmp_path: Path, las_root: Path) -> None:
         LASDataset(roots=las_root, subsets=[SUBSETS[0], "mini-nonexistent"])  # a typo never drops data silently
     with pytest.raises(ValueError, match="split"):
         LASDataset(roots=las_root, split="test")  # type: ignore[arg-type]
+
+
+def test_prompt_synonyms_vary_the_wording_deterministically(las_root: Path) -> None:
+    plain = LASDataset(roots=las_root)
+    varied = LASDataset(roots=las_root, prompt_synonyms=True)
+    changed = 0
+    for i in range(len(varied)):
+        a, b = plain[i], varied[i]
+        assert b["classes"] == varied[i]["classes"]  # same (seed, epoch, chip): same words
+        assert len(set(map(str.casefold, b["classes"]))) == len(b["classes"])  # never a name twice
+        for key, name, orig in zip(b["taxonomies"], b["classes"], a["classes"], strict=True):
+            entry = get_taxonomy(key).by_name(orig)
+            assert name in (entry.name, *entry.synonyms)
+            changed += name != orig
+        assert torch.equal(a["targets"], b["targets"])  # wording only: same classes, same targets
+    assert changed > 0
+
+
+def test_balanced_sampler_balances_subsets_and_is_deterministic(ds: LASDataset) -> None:
+    sampler = BalancedBatchSampler(ds, batch_size=2, seed=0)
+    batches = list(sampler)
+    assert len(batches) == len(SubsetBatchSampler(ds, batch_size=2)) and batches == list(sampler)
+    for batch in batches:
+        assert len({ds.group_key(i) for i in batch}) == 1 and len(set(batch)) == len(batch)
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    counts = Counter(ds.records[b[0]].subset for e in range(30) for b in (sampler.set_epoch(e), list(sampler))[1])
+    shares = np.asarray(list(counts.values())) / sum(counts.values())
+    assert len(counts) == len(SUBSETS) and shares.min() > 0.5 / len(SUBSETS)  # every subset gets its share
+    assert np.all(sampler.weights >= 1.0) and np.all(sampler.weights <= 10.0)

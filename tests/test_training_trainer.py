@@ -11,7 +11,15 @@ import pytest
 import torch
 
 from lslib.model.build import load_model
-from lslib.training.config import DataConfig, LossConfig, OptimConfig, TrainConfig, load_config, parse_config
+from lslib.training.config import (
+    AugmentConfig,
+    DataConfig,
+    LossConfig,
+    OptimConfig,
+    TrainConfig,
+    load_config,
+    parse_config,
+)
 from lslib.training.trainer import train
 
 
@@ -40,6 +48,7 @@ def _config(root: Path, out: Path, steps: int) -> TrainConfig:
         ),
         optim=OptimConfig(lr=1e-3, max_steps=steps, warmup_steps=1),
         loss=LossConfig(),
+        augment=AugmentConfig(enabled=True),  # the default recipe's augmentations: resume must stay identical
     )
 
 
@@ -47,6 +56,7 @@ def test_configs_in_the_repo_parse() -> None:
     for name in ["tiny", "base", "paper"]:
         cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "train" / f"{name}.yaml")
         assert cfg.variant == name
+    assert load_config(Path(__file__).resolve().parents[1] / "configs" / "train" / "tiny.yaml").augment.enabled
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['lrr'\]"):
         parse_config({"optim": {"lrr": 1}})
     with pytest.raises(ValueError, match="unknown model variant"):

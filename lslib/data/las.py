@@ -33,6 +33,7 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor, also in Dask workers)
 import xarray as xr
 
+from lslib.data.bands import band_info
 from lslib.data.chips import FAILED, REJECTED, chip_path, write_chip, write_record
 from lslib.data.las_stac import (  # noqa: F401  (re-exported: the builder's public names)
     AssetReadError,
@@ -44,6 +45,13 @@ from lslib.data.las_stac import (  # noqa: F401  (re-exported: the builder's pub
     _wgs84_polygon,
     check_stac,
     chip_geobox,
+)
+from lslib.data.radiometry import (
+    SENSOR_RADIOMETRY,
+    ImageInputError,
+    check_plausible,
+    dn_to_physical,
+    s2_offset_from_properties,
 )
 from lslib.data.recipes import Recipe
 
@@ -77,14 +85,6 @@ def _load(item: Any, bands: Sequence[str], geobox: Any, resampling: str) -> xr.D
     return ds.isel(time=0)
 
 
-def _s2_offset(item: Any) -> float:
-    baseline = item.properties.get("s2:processing_baseline")
-    try:
-        return 0.1 if baseline is not None and float(baseline) >= 4.0 else 0.0
-    except ValueError:
-        return 0.0
-
-
 def load_image(recipe: Recipe, item: Any, geobox: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Image chip in physical units plus masks.
 
@@ -93,7 +93,8 @@ def load_image(recipe: Recipe, item: Any, geobox: Any) -> tuple[np.ndarray, np.n
     """
     spec = recipe.image
     ds = _load(item, list(spec.bands.values()), geobox, spec.resampling)
-    offset = spec.offset - (_s2_offset(item) if spec.s2_baseline_offset else 0.0)
+    baseline = s2_offset_from_properties(item.properties) if spec.s2_baseline_offset else None
+    offset = spec.offset + (baseline or 0.0)
     layers, nodata = [], np.zeros(geobox.shape, dtype=bool)
     for stac_band in spec.bands.values():
         da = ds[stac_band]
@@ -102,7 +103,7 @@ def load_image(recipe: Recipe, item: Any, geobox: Any) -> tuple[np.ndarray, np.n
         for nd in {spec.nodata, da.attrs.get("nodata")} - {None}:
             if not (isinstance(nd, float) and math.isnan(nd)):
                 invalid |= raw == nd
-        values = raw.astype(np.float32) * np.float32(spec.scale) + np.float32(offset)
+        values = dn_to_physical(raw, spec.scale, offset)
         if spec.to_db:
             values = (10.0 * np.log10(np.clip(values, 1e-6, None))).astype(np.float32)
         values[invalid] = np.nan
@@ -120,7 +121,23 @@ def load_image(recipe: Recipe, item: Any, geobox: Any) -> tuple[np.ndarray, np.n
             for bit in spec.mask.invalid:
                 cloud |= (m >> bit) & 1 == 1
         image[:, cloud | nodata] = np.nan
+    _check_radiometry(recipe, item, image)
     return image, nodata, cloud & ~nodata
+
+
+def _check_radiometry(recipe: Recipe, item: Any, image: np.ndarray) -> None:
+    """Reject a chip whose values are not plausible for the recipe's sensor (a wrong scale/offset in the recipe)."""
+    spec = recipe.image
+    sar = np.array([band_info(spec.sensor, b).kind == "sar" for b in spec.bands], dtype=bool)
+    kind = SENSOR_RADIOMETRY[spec.sensor].radiometry if spec.sensor in SENSOR_RADIOMETRY else "reflectance"
+    try:
+        check_plausible(
+            image, "display" if kind == "display" else "reflectance", sar=sar,
+            source=f"recipe {recipe.name}: DN x {spec.scale:g} {spec.offset:+g}", dtype=None,
+            advice="fix image.scale / image.offset / image.to_db in the recipe", what=f"item {item.id}",
+        )  # fmt: skip
+    except ImageInputError as exc:
+        raise Rejected("implausible values", str(exc)) from None
 
 
 def load_label(recipe: Recipe, item: Any, geobox: Any) -> np.ndarray:
@@ -158,7 +175,6 @@ def _when(item: Any) -> str | None:
 
 def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
     """Build one chip dataset (no writing). Raises :class:`Rejected` with the reason otherwise."""
-    from lslib.data.bands import band_info
     from lslib.taxonomy import get_taxonomy
 
     lon, lat, pid = float(point["lon"]), float(point["lat"]), str(point["point_id"])

@@ -1,100 +1,28 @@
 """From a georeferenced ``xarray.DataArray`` to the model's inputs, with errors that say what to do.
 
-The model needs, per band, a central wavelength in µm (the ``wavelength`` coordinate that every
-:mod:`lslib.data.readers` reader attaches). A plain GeoTIFF/PNG has none: :func:`assign_bands`
-adds them from band names of a sensor table (``red,green,blue,nir`` with ``sensor="naip"``) or
-from numbers in µm (``0.665,0.56,0.49``).
+The model needs, per band, a central wavelength in µm (the ``wavelength`` coordinate that
+:func:`lslib.data.open_image` and every :mod:`lslib.data.readers` reader attach) and physical values
+(reflectance, display brightness in [0, 1], or SAR dB). :func:`assign_bands` and :data:`SENSOR_PRESETS`
+live in :mod:`lslib.data.images` (re-exported here); :func:`image_tensor` is the Predictor's entry and
+checks that the values are plausible, so a DataArray of DN handed in directly is refused with the fix.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 import xarray as xr
 
-from lslib.data.bands import SENSORS, band_info, band_names
+from lslib.data.images import SENSOR_PRESETS, assign_bands
+from lslib.data.radiometry import SAR_WAVELENGTH_UM, check_plausible
 
-#: ``--sensor`` shortcuts for files without band metadata: sensor table + the file's band order.
-SENSOR_PRESETS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "rgb": ("rgb", ("red", "green", "blue")),
-    "naip": ("naip", ("red", "green", "blue", "nir")),
-    "s2-l2a": ("sentinel2_l2a", tuple(band_names("sentinel2_l2a"))),
-    "landsat8": ("landsat8", tuple(band_names("landsat8"))),
-}
+__all__ = ["SENSOR_PRESETS", "assign_bands", "image_tensor"]
 
-
-def _parse_band(token: str | float, sensor: str | None) -> tuple[str, float]:
-    """One ``--bands`` entry: a number (µm) or a band name of ``sensor`` (default: S2, then NAIP)."""
-    if isinstance(token, int | float):
-        value = float(token)
-    else:
-        text = str(token).strip()
-        try:
-            value = float(text)
-        except ValueError:
-            tables = [sensor] if sensor else ["sentinel2_l2a", "naip", "landsat8", "sentinel1"]
-            for table in tables:
-                try:
-                    info = band_info(table, text)
-                except ValueError:
-                    continue
-                return info.name, info.wavelength_um
-            raise ValueError(
-                f"unknown band {text!r}{f' for sensor {sensor!r}' if sensor else ''}: give band names such as "
-                "red,green,blue,nir (or B04,B03,B02,B08) or central wavelengths in µm such as 0.665,0.56,0.49"
-            ) from None
-    if not 0.3 <= value <= 1e6 or math.isnan(value):
-        raise ValueError(f"wavelength {value} µm is out of range: give central wavelengths in µm (e.g. 0.665 for red)")
-    return f"{value:g}um", value
-
-
-def assign_bands(
-    da: xr.DataArray, *, bands: Sequence[str | float] | str | None = None, sensor: str | None = None
-) -> xr.DataArray:
-    """Name the bands of ``da`` and attach their wavelengths (µm) as the ``wavelength`` coordinate.
-
-    Args:
-        da: ``(band, y, x)`` array read from a file without band metadata.
-        bands: one entry per band, in file order: names (``"red"``, ``"B08"``) or wavelengths in µm;
-            a comma-separated string is accepted.
-        sensor: a key of :data:`SENSOR_PRESETS` (``naip``, ``s2-l2a``, ``landsat8``, ``rgb``) or of
-            :data:`lslib.data.bands.SENSORS`; alone, it supplies the preset's band order.
-
-    Raises:
-        ValueError: band count differs from the file, unknown names, or neither argument given.
-    """
-    if "band" not in da.dims:
-        da = da.expand_dims(band=[1])
-    if isinstance(bands, str):
-        bands = [b for b in bands.split(",") if b.strip()]
-    table = None
-    if sensor is not None:
-        key = sensor.lower()
-        if key in SENSOR_PRESETS:
-            table, preset = SENSOR_PRESETS[key]
-            bands = bands or list(preset)
-        elif key.replace("-", "_") in SENSORS:
-            table = key.replace("-", "_")
-            bands = bands or list(band_names(table))
-        else:
-            raise ValueError(f"unknown sensor {sensor!r}; choose one of {sorted(SENSOR_PRESETS)} or {list(SENSORS)}")
-    if not bands:
-        raise ValueError(
-            "give bands= (names or µm, one per band in file order) or sensor= (naip, s2-l2a, landsat8, rgb)"
-        )
-    parsed = [_parse_band(b, table) for b in bands]
-    if len(parsed) != da.sizes["band"]:
-        raise ValueError(
-            f"the image has {da.sizes['band']} bands but {len(parsed)} were named ({[p[0] for p in parsed]}): "
-            "name every band of the file, in order"
-        )
-    names = [p[0] for p in parsed]
-    if len(set(names)) != len(names):
-        raise ValueError(f"band names repeat: {names}; each band must be named once")
-    return da.assign_coords(band=names, wavelength=("band", np.array([p[1] for p in parsed])))
+#: the fix for a DataArray of DN given to the Predictor directly
+_ARRAY_ADVICE = (
+    "read the file with lslib.data.open_image(path) (it applies the file's scale tags or a sensor convention: "
+    "sensor='s2-l2a'|'landsat8', scale=1e-4), or convert the array first, e.g. da * 1e-4 for Sentinel-2 DN"
+)
 
 
 def image_tensor(da: xr.DataArray) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -102,6 +30,8 @@ def image_tensor(da: xr.DataArray) -> tuple[torch.Tensor, torch.Tensor, list[str
 
     Raises:
         ValueError: wrong dims, missing/NaN wavelengths, duplicated bands, empty raster, or no valid pixel.
+        ImageInputError: values not plausible for their radiometry (``attrs["radiometry"]``, default
+            reflectance; radar bands as dB), e.g. uint16 DN named with ``assign_bands`` but never scaled.
         TypeError: a non-numeric dtype.
     """
     if set(da.dims) != {"band", "y", "x"}:
@@ -137,4 +67,10 @@ def image_tensor(da: xr.DataArray) -> tuple[torch.Tensor, torch.Tensor, list[str
     values = np.where(np.isfinite(values), values, np.float32(np.nan))
     if np.isnan(values).all():
         raise ValueError("the image has no valid pixel (all nodata/NaN/inf): check the area or the nodata value")
+    step = max(1, int(np.ceil(max(values.shape[1:]) / 256)))
+    radiometry = da.attrs.get("radiometry") or ("display" if da.attrs.get("units") == "normalized" else "reflectance")
+    check_plausible(
+        values[:, ::step, ::step], radiometry, sar=waves > SAR_WAVELENGTH_UM, dtype=da.dtype,
+        source=str(da.attrs.get("radiometry_source", "")), advice=_ARRAY_ADVICE, what="the image",
+    )  # fmt: skip
     return torch.from_numpy(values)[None], torch.from_numpy(waves.astype(np.float32)), names

@@ -137,6 +137,7 @@ class Predictor:
         h.update(np.ascontiguousarray(np.asarray(da.values, dtype=np.float32)).tobytes())
         h.update(repr([str(b) for b in da["band"].values]).encode())
         h.update(repr(np.asarray(da["wavelength"].values).tolist()).encode() if "wavelength" in da.coords else b"")
+        h.update(repr(da.attrs.get("norm_stats")).encode())
         for dim in ("y", "x"):
             if dim in da.coords:
                 h.update(np.asarray(da[dim].values, dtype=np.float64).tobytes())
@@ -144,13 +145,28 @@ class Predictor:
 
     @torch.inference_mode()
     def set_image(self, da: xr.DataArray, *, key: str | None = None) -> str:
-        """Encode ``da`` (``(band, y, x)`` with a ``wavelength`` coordinate) unless cached; make it current."""
+        """Encode ``da`` (``(band, y, x)`` with a ``wavelength`` coordinate) unless cached; make it current.
+
+        The model stretches each band robustly per image (:func:`lslib.model.spectral_adapter.normalise_bands`).
+        ``da.attrs["norm_stats"]`` (``[[low, high], ...]`` per band, e.g. from
+        :func:`lslib.inference.tiling.with_scene_stretch` over a whole scene) replaces the stretch of ``da``
+        itself, so windows or AOIs of one scene share one stretch.
+        """
         image, waves, names = image_tensor(da)
+        stats = da.attrs.get("norm_stats")
+        norm_stats = None
+        if stats is not None:
+            norm_stats = torch.as_tensor(np.asarray(stats, dtype=np.float32))
+            if tuple(norm_stats.shape) != (image.shape[1], 2):
+                raise ValueError(
+                    f"da.attrs['norm_stats'] must hold [low, high] for each of the {image.shape[1]} bands, got shape "
+                    f"{tuple(norm_stats.shape)}: drop the attribute to stretch the image on its own"
+                )
         key = key or self.image_key(da)
         if key in self._embeddings:
             self._embeddings.move_to_end(key)
         else:
-            emb = self.model.encode_image(image.to(self.device), waves.to(self.device), names)
+            emb = self.model.encode_image(image.to(self.device), waves.to(self.device), names, norm_stats=norm_stats)
             template = da.isel(band=0, drop=True)
             template = template.drop_vars([c for c in template.coords if c not in ("y", "x", "spatial_ref")])
             valid = xr.DataArray(np.isfinite(image[0].numpy()).any(0), dims=("y", "x"))

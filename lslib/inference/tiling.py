@@ -229,6 +229,30 @@ def _pixel_hectares(da: xr.DataArray, pixel: bool) -> float:
     return abs(rx * ry) * float(crs.linear_units_factor[1]) ** 2 / 1e4
 
 
+def with_scene_stretch(da: xr.DataArray, *, max_pixels: int = 1 << 20) -> xr.DataArray:
+    """``da`` with ``attrs["norm_stats"]``: the robust per-band stretch of the whole scene, ``[[low, high], ...]``.
+
+    Computed once on a regular subsample of at most ``max_pixels`` pixels per band
+    (:func:`lslib.model.spectral_adapter.robust_band_stats`); every window then shares one stretch
+    (:meth:`lslib.inference.Predictor.set_image` reads the attribute), so tiles show no seams and a
+    window of water is not stretched like a window of land. Kept when already present.
+    """
+    if "norm_stats" in da.attrs:
+        return da
+    import torch
+
+    from lslib.model.spectral_adapter import robust_band_stats
+
+    step = max(1, int(np.ceil(np.sqrt(da.sizes["y"] * da.sizes["x"] / max_pixels))))
+    sub = da.isel(y=slice(step // 2, None, step), x=slice(step // 2, None, step))
+    values = np.asarray(sub.data.compute() if sub.chunks else sub.values, dtype=np.float32)
+    nodata = da.rio.nodata if hasattr(da, "rio") else None
+    if nodata is not None and not np.isnan(nodata):
+        values = np.where(values == np.float32(nodata), np.float32(np.nan), values)
+    stats = robust_band_stats(torch.from_numpy(values)[None])[0]
+    return da.assign_attrs(norm_stats=stats.tolist())
+
+
 def _map_large_area(
     source: Any,
     prompts: Any,
@@ -241,6 +265,8 @@ def _map_large_area(
     block: int = 2048,
     bands: Bands = None,
     sensor: str | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
     resume: bool = True,
     overwrite: bool = False,
     progress: bool = True,
@@ -260,6 +286,8 @@ def _map_large_area(
         tile, overlap: window size and overlap in pixels (``overlap <= tile // 2``).
         block: output block size in pixels (memory: ``K * block² * 4`` bytes for the scores).
         bands, sensor: band names/wavelengths or a sensor preset for files without band metadata.
+        scale, offset: physical value = DN * scale + offset, overriding the file's tags and the sensor's
+            convention (see :func:`lslib.data.open_image`).
         resume: continue an unfinished run of the same input, prompts, model and tiling.
         overwrite: replace the outputs of another run in ``out`` (only lslib's own files are removed).
         progress: a tqdm progress bar over blocks.
@@ -280,8 +308,10 @@ def _map_large_area(
     if prompts is None or (isinstance(prompts, str | list | tuple) and not resolve_prompts_names(prompts)):
         raise ValueError("the prompt set is empty: give class names, e.g. --prompts 'water, forest, cropland'")
     ps = resolve_prompts(prompts)
-    da, pixel, described = open_source(source, bands=bands, sensor=sensor, chunk=max(tile, 512))
-    da = da.transpose("band", "y", "x")
+    da, pixel, described = open_source(
+        source, bands=bands, sensor=sensor, chunk=max(tile, 512), scale=scale, offset=offset
+    )
+    da = with_scene_stretch(da.transpose("band", "y", "x"))
     height, width = da.sizes["y"], da.sizes["x"]
     grid = make_grid(height, width, tile=tile, overlap=overlap, block=block)
     pred = _resolve_predictor(predictor, model)
@@ -289,6 +319,8 @@ def _map_large_area(
     settings = {
         "input": described, "input_fingerprint": source_fingerprint(source, da), "prompts": ps.to_dict(),
         "thresholds": ps.thresholds, "fusion_mode": pred.mode, "alpha": pred.alpha,
+        "radiometry": da.attrs.get("radiometry"), "radiometry_source": da.attrs.get("radiometry_source"),
+        "scale": da.attrs.get("scale"), "offset": da.attrs.get("offset"), "norm_stats": da.attrs.get("norm_stats"),
         "model_variant": getattr(getattr(pred.model, "config", None), "variant", type(pred.model).__name__),
         "model_sha256": checksum, "tile": tile, "overlap": overlap, "block": block, "shape": [height, width],
     }  # fmt: skip

@@ -47,7 +47,9 @@ class MapApp:
         aoi: ``(minx, miny, maxx, maxy)`` in the image CRS, a GeoJSON polygon in EPSG:4326, or ``None`` (whole
             image): the headless fallback when nobody draws.
         max_pixels: AOIs above this are refused with a message suggesting ``lslib predict``.
-        bands, sensor: band names / sensor for image files without wavelengths.
+        bands, sensor: band names / sensor for image files without wavelengths (:func:`lslib.data.open_image`).
+        scale, offset: physical value = DN x scale + offset, overriding the file's tags and the sensor's
+            convention (as ``lslib predict --scale/--offset``).
         basemap: add OpenStreetMap tiles under the imagery (needs internet in the browser; off by default).
     """
 
@@ -63,6 +65,8 @@ class MapApp:
         reference_taxonomy: str | None = None,
         bands: Sequence[str | float] | str | None = None,
         sensor: str | None = None,
+        scale: float | None = None,
+        offset: float | None = None,
         basemap: bool = False,
         map_height: str = "480px",
     ) -> None:
@@ -72,7 +76,7 @@ class MapApp:
             image, default_ref = default_scene()
             reference = default_ref if reference is None else reference
         self.source = None if isinstance(image, xr.DataArray) else str(image)
-        self.image = load_image(image, bands=bands, sensor=sensor)
+        self.image = load_image(image, bands=bands, sensor=sensor, scale=scale, offset=offset)
         self.reference = None if reference is None else load_reference(reference, reference_taxonomy)
         self.predictor = predictor if predictor is not None else Predictor()
         self.max_pixels = int(max_pixels)

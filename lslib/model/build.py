@@ -24,7 +24,9 @@ from lslib.model.image_encoder import HieraEncoder, load_strict
 from lslib.model.landsegmenter import SAR_POLARISATIONS, LandSegmenter, Neck
 from lslib.model.spectral_adapter import SpectralAdapter
 
-FORMAT_VERSION = 1
+#: 2: inputs are stretched robustly per image (mean ± 2 std per band, :func:`normalise_bands`); version 1
+#: checkpoints were trained on fixed reflectance scaling and give wrong maps under version 2 inputs.
+FORMAT_VERSION = 2
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle"}
 
 
@@ -175,8 +177,13 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     return out
 
 
-def save_model(model: LandSegmenter, folder: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` into ``folder`` (each atomically)."""
+def save_model(
+    model: LandSegmenter, folder: str | Path, *, metadata: dict[str, Any] | None = None, half: bool = False
+) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` into ``folder`` (each atomically).
+
+    ``half``: store floating-point weights as float16 (half the size; :func:`load_model` restores float32).
+    """
     from safetensors.torch import save_file
 
     from lslib.atomic import atomic_path, write_text
@@ -184,6 +191,8 @@ def save_model(model: LandSegmenter, folder: str | Path, *, metadata: dict[str, 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     meta = {"format": "lslib-landsegmenter", "format_version": str(FORMAT_VERSION), "variant": model.config.variant}
     with atomic_path(folder / "model.safetensors") as tmp:
         save_file(state, str(tmp), metadata=meta)
@@ -218,11 +227,20 @@ def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") ->
         config = ModelConfig(**doc["config"])
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{cfg_file} is not an lslib LandSegmenter config: {exc}") from exc
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{cfg_file} is checkpoint format {version}, this lslib reads format {FORMAT_VERSION}: format 1 models "
+            "were trained on fixed reflectance scaling, not the per-image robust stretch lslib now applies, and would "
+            "give wrong maps. Retrain it (lslib train --config ...) or use the released default (default_model())."
+        )
     try:
         state = load_file(str(weights), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ValueError(f"{weights} cannot be read (truncated or corrupt?): {exc}") from exc
     model = build_from_config(config)
+    own = model.state_dict()
+    state = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in state.items()}
     load_strict(model, state, what=f"checkpoint {weights}")
     return model.eval()
 

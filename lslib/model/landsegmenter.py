@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lslib.model.image_encoder import SIZE_MULTIPLE
-from lslib.model.spectral_adapter import SAR_MIN_WAVELENGTH_UM, normalise_bands
+from lslib.model.spectral_adapter import SAR_MIN_WAVELENGTH_UM, normalise_bands, robust_band_stats
 
 if TYPE_CHECKING:
     from lslib.model.decoder import VisionTextDecoder
@@ -68,22 +68,22 @@ def band_codes(wavelengths_um: torch.Tensor, band_names: Sequence[str] | None = 
     return torch.tensor(codes, dtype=torch.long)
 
 
-def rgb_composite(image: torch.Tensor, wavelengths_um: torch.Tensor, *, gain: float = 1 / 0.3) -> torch.Tensor:
-    """The backbone's 3-channel input in [0, 1] from any band set.
+def rgb_composite(bands: torch.Tensor, wavelengths_um: torch.Tensor) -> torch.Tensor:
+    """The backbone's 3-channel input in [0, 1] from any *normalised* band set (:func:`normalise_bands`).
 
-    Optical: the bands nearest to red, green, blue (0.665, 0.56, 0.49 µm), reflectance x ``gain``
-    (0.3 -> white). SAR only: (VV, VH, VV - VH) with dB mapped from [-25, 0] to [0, 1]. NaN -> 0.
-    ``image``: ``(B, C, H, W)``; returns ``(B, 3, H, W)``.
+    Optical: the bands nearest to red, green, blue (0.665, 0.56, 0.49 µm). SAR only: (VV, VH, VV - VH)
+    of the stretched bands (the third rescaled to [0, 1]). ``bands``: ``(B, C, H, W)`` in [0, 1];
+    returns ``(B, 3, H, W)``.
     """
     optical = [i for i, w in enumerate(wavelengths_um.tolist()) if w < SAR_MIN_WAVELENGTH_UM]
     if optical:
         waves = wavelengths_um[optical]
         idx = [optical[int(torch.argmin((waves - t).abs()))] for t in RGB_TARGETS_UM]
-        rgb = image[:, idx] * gain
+        rgb = bands[:, idx]
     else:
-        first = image[:, 0:1]
-        second = image[:, 1:2] if image.shape[1] > 1 else first
-        rgb = torch.cat([(first + 25) / 25, (second + 25) / 25, (first - second) / 15], dim=1)
+        first = bands[:, 0:1]
+        second = bands[:, 1:2] if bands.shape[1] > 1 else first
+        rgb = torch.cat([first, second, (first - second + 1) / 2], dim=1)
     return torch.nan_to_num(rgb, nan=0.0).clamp(0.0, 1.0)
 
 
@@ -175,13 +175,18 @@ class LandSegmenter(nn.Module):
         image: torch.Tensor,
         wavelengths_um: torch.Tensor | Sequence[float],
         band_names: Sequence[str] | None = None,
+        *,
+        norm_stats: torch.Tensor | None = None,
     ) -> ImageEmbedding:
         """Run the encoder and adapter once.
 
         Args:
-            image: ``(B, C, H, W)`` float32 in physical units (reflectance; SAR in dB), NaN = nodata.
+            image: ``(B, C, H, W)`` float32 in physical units (reflectance, display 0-1 or SAR dB), NaN = nodata.
             wavelengths_um: ``(C,)`` central wavelength of each band in µm.
             band_names: optional band names (SAR polarisations ``VV``/``VH``/``HH``/``HV``).
+            norm_stats: ``(B, C, 2)`` or ``(C, 2)`` per-band ``(low, high)`` of the robust stretch
+                (:func:`lslib.model.spectral_adapter.robust_band_stats`); default: from ``image`` itself.
+                Tiled mapping passes the whole scene's, so every window shares one stretch.
         """
         waves = torch.as_tensor(wavelengths_um, dtype=torch.float32, device=image.device)
         if image.ndim != 4 or image.shape[1] != waves.numel():
@@ -193,11 +198,13 @@ class LandSegmenter(nn.Module):
         h, w = image.shape[-2:]
         pad_h, pad_w = (-h) % SIZE_MULTIPLE, (-w) % SIZE_MULTIPLE
         image = image.float()
+        stats = robust_band_stats(image) if norm_stats is None else norm_stats
         if pad_h or pad_w:
             image = F.pad(image, (0, pad_w, 0, pad_h), value=float("nan"))
-        feats = self.image_encoder(rgb_composite(image, waves))
+        unit = normalise_bands(image, waves, stats)  # (B, C, H, W) in [0, 1], NaN -> 0
+        feats = self.image_encoder(rgb_composite(unit, waves))
         if self.use_adapter:
-            bands = normalise_bands(image, waves)
+            bands = unit * 2.0 - 1.0  # zero-centred for the adapter
             codes = band_codes(waves, band_names).to(image.device)
             spectral = self.spectral(bands, waves, self.pol_embed(codes))
             hf = self.high_frequency(bands)
@@ -235,6 +242,8 @@ class LandSegmenter(nn.Module):
         wavelengths_um: torch.Tensor | Sequence[float],
         text: torch.Tensor,
         band_names: Sequence[str] | None = None,
+        *,
+        norm_stats: torch.Tensor | None = None,
     ) -> SegmenterOutput:
-        """``decode(encode_image(image, wavelengths), text)``; shapes as there."""
-        return self.decode(self.encode_image(image, wavelengths_um, band_names), text)
+        """``decode(encode_image(image, wavelengths, band_names, norm_stats=...), text)``; shapes as there."""
+        return self.decode(self.encode_image(image, wavelengths_um, band_names, norm_stats=norm_stats), text)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: wavelengths above this (µm) are radar bands (values in dB), below are optical (reflectance).
+#: wavelengths above this (µm) are radar bands (values in dB), below are optical (reflectance or display 0-1).
 SAR_MIN_WAVELENGTH_UM = 1000.0
 
 
@@ -33,15 +33,51 @@ def wavelength_encoding(wavelengths_um: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.sin(x * freqs), torch.cos(x * freqs)], dim=-1)
 
 
-def normalise_bands(image: torch.Tensor, wavelengths_um: torch.Tensor) -> torch.Tensor:
-    """Physical values -> roughly zero-mean unit-scale inputs; NaN (nodata) -> 0.
+#: robust per-image normalisation: each band clipped to mean ± ``ROBUST_K`` standard deviations
+ROBUST_K = 2.0
 
-    Optical reflectance: ``(x - 0.15) / 0.15``; SAR backscatter in dB: ``(x + 15) / 8``.
-    ``image``: ``(B, C, H, W)``; ``wavelengths_um``: ``(C,)``.
+
+def robust_band_stats(image: torch.Tensor, *, k: float = ROBUST_K) -> torch.Tensor:
+    """Per image and band, the ``(low, high)`` = mean ∓ ``k`` std over finite pixels: ``(B, C, 2)``.
+
+    ``image``: ``(B, C, H, W)`` physical values (reflectance, display 0-1, or SAR dB), NaN = nodata.
+    A band without a finite pixel gets ``(0, 1)``. Large-area mapping computes these once per scene
+    (on an overview) and passes them to every window, so tiles share one stretch and show no seams.
     """
-    sar = (wavelengths_um >= SAR_MIN_WAVELENGTH_UM).view(1, -1, 1, 1)
-    out = torch.where(sar, (image + 15.0) / 8.0, (image - 0.15) / 0.15)
-    return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).clamp(-10, 10)
+    x = image.float().flatten(2)
+    finite = torch.isfinite(x)
+    n = finite.sum(-1).clamp_min(1)
+    x0 = torch.where(finite, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    mean = x0.sum(-1) / n
+    var = (torch.where(finite, x - mean[..., None], torch.zeros((), device=x.device)) ** 2).sum(-1) / n
+    std = var.sqrt()
+    empty = finite.sum(-1) == 0
+    low = torch.where(empty, torch.zeros_like(mean), mean - k * std)
+    high = torch.where(empty, torch.ones_like(mean), mean + k * std)
+    return torch.stack([low, high], dim=-1)
+
+
+def normalise_bands(
+    image: torch.Tensor, wavelengths_um: torch.Tensor | None = None, stats: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Robust per-image, per-band stretch to ``[0, 1]``; NaN (nodata) -> 0.
+
+    Each band is clipped to ``[low, high]`` = mean ± 2 std (:func:`robust_band_stats`, from ``image``
+    itself unless ``stats`` ``(B, C, 2)`` or ``(C, 2)`` is given) and scaled to ``[0, 1]``, as the
+    official LandSegmenter evaluation code does for Sentinel-2. The same scene as reflectance, as
+    DN x any scale, or as an 8-bit display export lands in the same range, and optical and SAR bands
+    share one scale. Used identically in training and inference. ``wavelengths_um`` is accepted for
+    API symmetry (the stretch is wavelength-independent). Returns ``(B, C, H, W)`` float32.
+    """
+    del wavelengths_um
+    if stats is None:
+        stats = robust_band_stats(image)
+    stats = stats.to(image.device, torch.float32)
+    if stats.ndim == 2:
+        stats = stats.unsqueeze(0)
+    low, high = stats[..., 0, None, None], stats[..., 1, None, None]
+    out = (image.float() - low) / (high - low).clamp_min(1e-6)
+    return torch.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0).clamp(0.0, 1.0)
 
 
 def _norm(dim: int) -> nn.GroupNorm:

@@ -28,6 +28,33 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentations of the LandSegmenter training samples (:mod:`lslib.training.augment`).
+
+    ``enabled`` switches them all; each field switches one family (the ablation in BENCHMARKS.md).
+    Everything random is a pure function of (seed, epoch, chip), so a resumed run is bit-identical.
+    """
+
+    enabled: bool = False
+    #: the 8 flips / 90° rotations (dihedral group)
+    geometric: bool = True
+    #: random resized crop: each chip also seen at ``scale_range`` x its native GSD (0.5 = finer, 2 = coarser)
+    scale_jitter: bool = True
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    #: per-band brightness / contrast / gamma jitter, additive haze, Gaussian noise
+    radiometric: bool = True
+    #: multispectral chips also seen as RGB only, RGBN, Sentinel-2 10 m bands only (probabilities below)
+    spectral_views: bool = True
+    view_probs: tuple[float, float, float, float] = (0.25, 0.2, 0.15, 0.4)  # rgb, rgbn, s2-10m, full
+    #: 8-bit display rendering of RGB(N) views (a stretched photo / ortho instead of reflectance)
+    display_prob: float = 0.3
+    #: class prompts sampled among the name, its synonyms and phrases (else always the product's name)
+    prompt_synonyms: bool = True
+    #: chips sampled with weights that balance subsets and rare classes (else uniform)
+    balanced_sampling: bool = True
+
+
+@dataclass(frozen=True)
 class OptimConfig:
     lr: float = 3e-4
     weight_decay: float = 0.01
@@ -62,6 +89,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +105,7 @@ def parse_config(doc: dict[str, Any], *, where: str = "config") -> TrainConfig:
         "data": _section(DataConfig, doc.pop("data", None), f"{where}.data"),
         "optim": _section(OptimConfig, doc.pop("optim", None), f"{where}.optim"),
         "loss": _section(LossConfig, doc.pop("loss", None), f"{where}.loss"),
+        "augment": _section(AugmentConfig, doc.pop("augment", None), f"{where}.augment"),
     }
     config: TrainConfig = _section(TrainConfig, {**doc, **sections}, where)
     from lslib.model.build import get_config

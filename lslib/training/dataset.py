@@ -38,14 +38,14 @@ _REQUIRED_META = ("subset", "point_id", "taxonomy", "bands", "wavelengths_um", "
 _GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}  # no directory listing per open: ~25% faster
 
 
-def _hash64(text: str) -> int:
+def stable_hash64(text: str) -> int:
     """A stable (process- and platform-independent) 64-bit hash of ``text``."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
 def _unit_hash(text: str) -> float:
-    """:func:`_hash64` scaled to [0, 1)."""
-    return _hash64(text) / 2.0**64
+    """:func:`stable_hash64` scaled to [0, 1)."""
+    return stable_hash64(text) / 2.0**64
 
 
 def split_of(point_id: str, *, seed: int = 0, val_fraction: float = 0.2) -> Literal["train", "val"]:
@@ -136,6 +136,8 @@ class LASDataset(Dataset[dict[str, Any]]):
         foreign_negatives: safe absent classes from other products per sample. So K <= max_classes +
             negatives + foreign_negatives (fewer when the pools run out).
         use_descriptions: give each class its product's description (else None).
+        prompt_synonyms: name each class by its product name or one of its synonyms (drawn per sample),
+            and keep its description only half of the time, so unseen wordings land near seen ones.
         ignore_boundary_px: drop pixels within this distance of a class boundary from ``valid``.
 
     Chips with unreadable metadata or missing/corrupt TIFFs are skipped at init with a warning naming
@@ -157,6 +159,7 @@ class LASDataset(Dataset[dict[str, Any]]):
         foreign_negatives: int = 2,
         use_descriptions: bool = True,
         ignore_boundary_px: int = 0,
+        prompt_synonyms: bool = False,
     ) -> None:
         if split not in ("train", "val", "all"):
             raise ValueError(f"split must be 'train', 'val' or 'all', not {split!r}")
@@ -168,6 +171,7 @@ class LASDataset(Dataset[dict[str, Any]]):
         self.split, self.val_fraction, self.seed, self.epoch = split, val_fraction, seed, 0
         self.max_classes, self.negatives, self.foreign_negatives = max_classes, negatives, foreign_negatives
         self.use_descriptions, self.ignore_boundary_px = use_descriptions, ignore_boundary_px
+        self.prompt_synonyms = prompt_synonyms
         self.skipped: list[tuple[Path, str]] = []
 
         wanted: list[str | None] = list(subsets) if subsets else [None]
@@ -262,7 +266,7 @@ class LASDataset(Dataset[dict[str, Any]]):
         """
         rec = self.records[index]
         tax = get_taxonomy(rec.taxonomy)
-        rng = np.random.default_rng(_hash64(f"classes:{self.seed}:{self.epoch}:{rec.point_id}"))
+        rng = np.random.default_rng(stable_hash64(f"classes:{self.seed}:{self.epoch}:{rec.point_id}"))
         keep = sorted(present, key=lambda c: (-present[c], c))[: self.max_classes]
         n_neg = min(self.negatives, len(absent))
         negs = [int(c) for c in rng.choice(np.asarray(absent, dtype=np.int64), size=n_neg, replace=False)]
@@ -281,6 +285,39 @@ class LASDataset(Dataset[dict[str, Any]]):
             for k in pool:  # one name once, whichever product it comes from
                 pool[k] = [c for c in pool[k] if _normalise(get_taxonomy(k).by_code(c).name) != name]
         return [chosen[i] for i in rng.permutation(len(chosen))]
+
+    def wordings(self, index: int, entries: Sequence[Any]) -> tuple[list[str], list[str | None]]:
+        """The prompt text of each sampled class: (names, descriptions), deterministic for (seed, epoch, chip).
+
+        Without ``prompt_synonyms``: the product's names and (``use_descriptions``) descriptions. With it:
+        the name is the product's name (p = 0.5) or one of its synonyms, never repeating a name already
+        used in the sample (ignoring case and spaces), and the description is kept with p = 0.5.
+        """
+        if not self.prompt_synonyms:
+            return [c.name for c in entries], [c.description if self.use_descriptions else None for c in entries]
+        rng = np.random.default_rng(stable_hash64(f"prompts:{self.seed}:{self.epoch}:{self.records[index].point_id}"))
+        names: list[str] = []
+        used = {_normalise(c.name) for c in entries}
+        for c in entries:
+            name = c.name
+            if c.synonyms and rng.random() < 0.5:
+                pick = c.synonyms[int(rng.integers(len(c.synonyms)))]
+                if _normalise(pick) not in used:
+                    used.add(_normalise(pick))
+                    name = pick
+            names.append(name)
+        descriptions = [c.description if self.use_descriptions and rng.random() < 0.5 else None for c in entries]
+        return names, descriptions
+
+    def class_pixels(self, index: int) -> dict[int, int]:
+        """{code: labelled pixel count} of chip ``index`` (reads label.tif; for balanced sampling)."""
+        rec = self.records[index]
+        with rasterio.Env(**_GDAL_ENV), rasterio.open(rec.path / "label.tif") as src:
+            label = src.read(1).astype(np.int64)
+        codes = np.asarray(get_taxonomy(rec.taxonomy).codes)
+        label = label[np.isin(label, codes)]
+        counts = np.bincount(label, minlength=int(codes.max()) + 1) if label.size else np.zeros(1, np.int64)
+        return {int(c): int(counts[c]) for c in codes if c < counts.size and counts[c] > 0}
 
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Pixels of sample ``index``: image (C, H, W) float32 physical units, NaN nodata; label (H, W) int64."""
@@ -322,14 +359,15 @@ class LASDataset(Dataset[dict[str, Any]]):
         codes = np.asarray([code if is_present else -1 for _, code, is_present in classes], dtype=np.int64)
         targets = (label[np.newaxis] == codes[:, np.newaxis, np.newaxis]).astype(np.float32)  # -1 never matches
         entries = [get_taxonomy(key).by_code(code) for key, code, _ in classes]
+        names, descriptions = self.wordings(index, entries)
         return {
             "image": torch.from_numpy(image),
             "wavelengths": torch.tensor(rec.wavelengths_um, dtype=torch.float32),
             "band_names": list(rec.bands),
             "label": torch.from_numpy(label),
             "valid": torch.from_numpy(valid),
-            "classes": [c.name for c in entries],
-            "descriptions": [c.description if self.use_descriptions else None for c in entries],
+            "classes": names,
+            "descriptions": descriptions,
             "taxonomies": [key for key, _, _ in classes],
             "targets": torch.from_numpy(targets),
             "presence": torch.tensor([float(p) for _, _, p in classes], dtype=torch.float32),
@@ -366,7 +404,7 @@ class SubsetBatchSampler(Sampler[list[int]]):
         return sum(len(g) // size if self.drop_last else math.ceil(len(g) / size) for g in self.groups.values())
 
     def __iter__(self) -> Iterator[list[int]]:
-        rng = np.random.default_rng(_hash64(f"batches:{self.seed}:{self.epoch}"))
+        rng = np.random.default_rng(stable_hash64(f"batches:{self.seed}:{self.epoch}"))
         batches: list[list[int]] = []
         for indices in self.groups.values():
             order = [indices[i] for i in rng.permutation(len(indices))] if self.shuffle else indices
@@ -377,6 +415,50 @@ class SubsetBatchSampler(Sampler[list[int]]):
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         yield from batches
+
+
+class BalancedBatchSampler(SubsetBatchSampler):
+    """As many batches per epoch as :class:`SubsetBatchSampler`, drawn to balance subsets and rare classes.
+
+    Each batch: a subset drawn uniformly among the subsets (so a subset of 10 chips weighs as much as
+    one of 100), then a group of that subset (by its chip count), then ``batch_size`` chips of the
+    group without replacement, each weighted by ``sum over its classes of share / frequency``, where
+    frequency is the class's share of the subset's labelled pixels (capped at 10x, as the official
+    recipe caps per-class loss weights), so chips holding rare classes come up more often.
+    Deterministic for (seed, epoch).
+    """
+
+    def __init__(self, dataset: LASDataset, *, batch_size: int, seed: int = 0, max_weight: float = 10.0) -> None:
+        super().__init__(dataset, batch_size=batch_size, shuffle=True, seed=seed)
+        counts = [dataset.class_pixels(i) for i in range(len(dataset))]
+        subset_of = [dataset.records[i].subset for i in range(len(dataset))]
+        totals: dict[str, dict[int, int]] = {}
+        for sub, cnt in zip(subset_of, counts, strict=True):
+            acc = totals.setdefault(sub, {})
+            for code, n in cnt.items():
+                acc[code] = acc.get(code, 0) + n
+        self.weights = np.ones(len(dataset))
+        for i, (sub, cnt) in enumerate(zip(subset_of, counts, strict=True)):
+            all_px = sum(totals[sub].values()) or 1
+            own = sum(cnt.values()) or 1
+            w = sum((n / own) * min(max_weight, 1.0 / max(totals[sub][c] / all_px, 1e-9)) for c, n in cnt.items())
+            self.weights[i] = max(w, 1.0)
+        self.by_subset: dict[str, list[GroupKey]] = {}
+        for key in self.groups:
+            self.by_subset.setdefault(key[0], []).append(key)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng(stable_hash64(f"balanced:{self.seed}:{self.epoch}"))
+        subsets = sorted(self.by_subset)
+        for _ in range(len(self)):
+            sub = subsets[int(rng.integers(len(subsets)))]
+            keys = self.by_subset[sub]
+            sizes = np.asarray([len(self.groups[k]) for k in keys], dtype=np.float64)
+            group = self.groups[keys[int(rng.choice(len(keys), p=sizes / sizes.sum()))]]
+            w = self.weights[group]
+            n = min(self.batch_size, len(group))
+            pick = rng.choice(len(group), size=n, replace=False, p=w / w.sum())
+            yield [group[int(i)] for i in pick]
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,23 +1,47 @@
-"""The default checkpoint: ``tiny`` trained on LAS-mini from the real samples, offline, in minutes.
+"""The default checkpoint: ``tiny`` trained on LAS-mini with the generalising recipe, released inside the package.
 
-``default_model()`` returns it, training it once (LAS-mini built from the loopback STAC API over the
-sample mirror, then ``configs/train/tiny.yaml``) and caching it under ``<lslib cache>/models/``; later
-calls load the cached checkpoint. Its validation agreement with the weak labels is stored in the
-checkpoint's ``config.json`` metadata and the training log (``metrics.csv``) next to it.
+``default_model()`` loads the released checkpoint (``lslib/resources/models/tiny-lasmini-v2``: fp16
+safetensors + ``config.json`` + ``MODEL_CARD.md`` with data, recipe, steps, seed, benchmark and sha256)
+instantly, offline. ``default_model(retrain=True)`` (``make default-model-retrain``) reproduces it from
+the real samples: LAS-mini built from the loopback STAC API over the sample mirror, then
+``configs/train/tiny.yaml`` (about half an hour on 2 CPU cores), into ``<lslib cache>/models/``. A
+retraining that was interrupted resumes where it stopped; an unfinished one is never taken as the
+result (``COMPLETE`` is written only when training ended).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
-DEFAULT_NAME = "tiny-lasmini-v1"
+DEFAULT_NAME = "tiny-lasmini-v2"
+COMPLETE = "COMPLETE"
+
+
+def released_dir() -> Path:
+    """The released default checkpoint inside the installed package (``config.json`` + ``model.safetensors``)."""
+    return Path(__file__).resolve().parent.parent / "resources" / "models" / DEFAULT_NAME
 
 
 def default_dir() -> Path:
+    """Where :func:`default_model` with ``retrain=True`` trains (``<cache>/models/tiny-lasmini-v2``)."""
     from lslib.data.fetch import cache_dir
 
     return cache_dir() / "models" / DEFAULT_NAME
+
+
+def las_mini_dir() -> Path:
+    """Where LAS-mini is built for retraining and the benchmarks (``<cache>/models/las-mini``)."""
+    return default_dir().parent / "las-mini"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _tiny_config_path() -> Path | None:
@@ -44,21 +68,82 @@ def build_las_mini(root: Path, *, progress: bool = True) -> Path:
     return root
 
 
-def default_model(*, progress: bool = True, retrain: bool = False) -> Any:
-    """The default ``tiny`` LandSegmenter (trained on first use, ~3 minutes on 2 CPU cores)."""
+def ensure_las_mini(*, progress: bool = True) -> Path:
+    """LAS-mini under :func:`las_mini_dir`, built once (about a minute; later calls only check it)."""
+    root = las_mini_dir()
+    if not (root / "report.json").exists():
+        build_las_mini(root, progress=progress)
+    return root
+
+
+def retrain_default(*, progress: bool = True, out: Path | None = None, max_steps: int | None = None) -> Path:
+    """Reproduce the released checkpoint from the real samples; returns the folder of its best weights.
+
+    Resumes an interrupted run; ``COMPLETE`` in ``out`` marks a finished one (then nothing is done).
+    ``max_steps`` shortens the schedule (a smoke test; the release used the config's value).
+    """
     from dataclasses import replace
 
-    from lslib.model.build import load_model
     from lslib.training.config import TrainConfig, load_config
     from lslib.training.trainer import train
 
-    out = default_dir()
-    if (out / "best" / "config.json").exists() and not retrain:
-        return load_model(out / "best")
-    las = out.parent / "las-mini"
-    build_las_mini(las, progress=progress)
+    out = Path(out) if out is not None else default_dir()
+    if (out / COMPLETE).exists() and (out / "best" / "config.json").exists():
+        return out / "best"
+    las = ensure_las_mini(progress=progress)
     cfg_path = _tiny_config_path()
     config = load_config(cfg_path) if cfg_path else TrainConfig()
     config = replace(config, out=str(out), data=replace(config.data, roots=(str(las),)))
+    if max_steps is not None:
+        config = replace(config, optim=replace(config.optim, max_steps=int(max_steps)))
     train(config, progress=progress)
-    return load_model(out / "best")
+    (out / COMPLETE).write_text("training finished\n", encoding="utf-8")
+    return out / "best"
+
+
+def default_model(*, progress: bool = True, retrain: bool = False) -> Any:
+    """The default ``tiny`` LandSegmenter: the released checkpoint (instant, offline).
+
+    ``retrain=True`` trains it again from LAS-mini (see :func:`retrain_default`) and returns that model.
+
+    Raises:
+        FileNotFoundError: the package lacks the released weights (a broken install) — reinstall lslib,
+            or call ``default_model(retrain=True)``.
+    """
+    from lslib.model.build import load_model
+
+    if retrain:
+        return load_model(retrain_default(progress=progress))
+    folder = released_dir()
+    if not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(
+            f"the released default checkpoint is missing from this installation ({folder}); reinstall lslib "
+            "(pip install -e .) or train it again with default_model(retrain=True) / make default-model-retrain"
+        )
+    return load_model(folder)
+
+
+def export_release(best: Path, dest: Path | None = None, *, card: str = "") -> Path:
+    """Write a trained checkpoint as the released default: fp16 safetensors + config.json + MODEL_CARD.md.
+
+    ``best``: a checkpoint folder (``save_model``); ``card``: the model card's body (Markdown: data, recipe,
+    benchmark); the weights' sha256 and size are appended. Returns ``dest`` (default :func:`released_dir`).
+    """
+    import json
+
+    from lslib.atomic import write_text
+    from lslib.model.build import load_model, save_model
+
+    dest = Path(dest) if dest is not None else released_dir()
+    doc = json.loads((Path(best) / "config.json").read_text(encoding="utf-8"))
+    meta = dict(doc.get("metadata") or {})
+    meta["released_as"] = DEFAULT_NAME
+    save_model(load_model(best), dest, metadata=meta, half=True)
+    weights = dest / "model.safetensors"
+    size_mb = weights.stat().st_size / 2**20
+    tail = (
+        f"\n\n## Files\n\n| file | sha256 | size |\n|---|---|---|\n"
+        f"| model.safetensors (float16) | `{sha256(weights)}` | {size_mb:.1f} MB |\n"
+    )
+    write_text(dest / "MODEL_CARD.md", card.rstrip() + tail)
+    return dest

@@ -104,8 +104,9 @@ def train(
     from tqdm.auto import tqdm
 
     from lslib.model.build import build_model, load_model, save_model
+    from lslib.training.augment import augment_batch
     from lslib.training.checkpoint import load_state, save_state
-    from lslib.training.dataset import LASDataset, SubsetBatchSampler, collate
+    from lslib.training.dataset import BalancedBatchSampler, LASDataset, SubsetBatchSampler, collate, stable_hash64
     from lslib.training.evaluate import evaluate_weak_agreement
     from lslib.training.losses import LossWeights, total_loss
 
@@ -121,7 +122,7 @@ def train(
         )
     if config.optim.freeze_backbone or config.optim.trainable == "decoder_adapter":
         model.image_encoder.requires_grad_(False)
-    d = config.data
+    d, aug = config.data, config.augment
     common: dict[str, Any] = dict(
         roots=[Path(r) for r in d.roots], subsets=d.subsets, val_fraction=d.val_fraction, seed=config.seed
     )
@@ -131,10 +132,15 @@ def train(
         negatives=d.negatives,
         foreign_negatives=d.foreign_negatives,
         ignore_boundary_px=d.ignore_boundary_px,
+        prompt_synonyms=aug.enabled and aug.prompt_synonyms,
         **common,
     )
     val_set = LASDataset(split="val", **common)
-    sampler = SubsetBatchSampler(train_set, batch_size=d.batch_size, shuffle=True, seed=config.seed)
+    sampler: SubsetBatchSampler
+    if aug.enabled and aug.balanced_sampling:
+        sampler = BalancedBatchSampler(train_set, batch_size=d.batch_size, seed=config.seed)
+    else:
+        sampler = SubsetBatchSampler(train_set, batch_size=d.batch_size, shuffle=True, seed=config.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -160,6 +166,9 @@ def train(
         batches = list(sampler)[accelerator.process_index :: accelerator.num_processes]
         for bi in range(skip, len(batches)):
             batch = collate([train_set[i] for i in batches[bi]])
+            if aug.enabled:
+                rng = np.random.default_rng(stable_hash64(f"augment:{config.seed}:{epoch}:{bi}"))
+                batch = augment_batch(batch, aug, rng)
             model.train()
             text = encode_batch_text(core, batch, device)
             with accelerator.autocast():

@@ -1,0 +1,645 @@
+"""ONE image-input contract: any image source -> ``(band, y, x)`` float32 physical values with wavelengths.
+
+:func:`open_image` is the only door from an input to the model: ``lslib predict`` (tiling), the map UI
+(``MapApp(image=path)``) and the Python API all call it, so the same file with the same flags gives the
+same array everywhere.
+
+Sources: a GeoTIFF/COG/JP2/PNG/JPEG file, a Sentinel-2 band folder (:func:`lslib.data.readers.read_sentinel2`),
+a STAC item (``pystac.Item``, dict or JSON path; odc-stac on the item's own grid) or an ``xarray.DataArray``.
+
+Band names, in order of precedence: ``bands=`` (names or µm), band names stored in the source (GeoTIFF band
+descriptions such as ``blue``/``B04``/``swir16``, lslib's own ``wavelength_um`` tags, STAC ``eo:bands``),
+the ``sensor=`` preset's band order (:data:`SENSOR_PRESETS`; a file with fewer bands must name them), and
+for an unnamed 12-band integer file the Sentinel-2 L2A order (with a warning).
+
+Radiometry (scale/offset, ``attrs["radiometry_source"]``), in order of precedence:
+
+1. ``scale=``/``offset=`` (``--scale``/``--offset``): replace every other source; an omitted one is 1 / 0;
+2. the file's GDAL scale/offset tags (``src.scales``/``src.offsets``) or the item's ``raster:bands``;
+3. float data: already physical;
+4. any uint8 (optical) image: DN/255, radiometry ``"display"`` (a sensor preset cannot make 8-bit data
+   reflectance; ``--scale`` can);
+5. the sensor preset (:data:`lslib.data.radiometry.SENSOR_RADIOMETRY`; from ``sensor=``, lslib's ``sensor``
+   tag or Sentinel-2 metadata tags in the file): Sentinel-2 DN/10 000 with the -0.1
+   offset of processing baseline >= 04.00 (from ``BOA_ADD_OFFSET``/baseline tags, the product metadata or
+   the STAC ``s2:processing_baseline``), Landsat C2 L2 DN x 2.75e-5 - 0.2, NAIP/RGB uint8 DN/255 (display);
+6. other integers without any hint: DN/10 000 only if that gives plausible reflectance, with a
+   :class:`~lslib.data.radiometry.RadiometryAssumedWarning`; else :class:`~lslib.data.radiometry.ImageInputError`.
+
+Every result is checked on a small overview (robust 0.5/99.5 percentiles; see
+:func:`lslib.data.radiometry.check_plausible`): DN passed as reflectance, display values outside [0, 1] and
+linear SAR raise :class:`~lslib.data.radiometry.ImageInputError` naming the flag to pass. Never a silent map.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rioxarray
+import xarray as xr
+
+from lslib.data.bands import SENSORS, band_info, band_names
+from lslib.data.radiometry import (
+    SAR_WAVELENGTH_UM,
+    ImageInputError,
+    Radiometry,
+    check_plausible,
+    dn_to_physical,
+    overview,
+    s2_offset_from_properties,
+    s2_offset_from_tags,
+    sensor_radiometry,
+    warn_assumed,
+)
+
+__all__ = [
+    "PIXEL_SUFFIXES",
+    "SENSOR_PRESETS",
+    "Bands",
+    "PixelCoordinatesWarning",
+    "assign_bands",
+    "open_image",
+    "open_stac_item",
+    "resolve_bands",
+]
+
+PIXEL_SUFFIXES = (".png", ".jpg", ".jpeg")
+Bands = Sequence[str | float] | str | None
+Chunks = int | dict[str, int] | None
+
+#: ``--sensor`` shortcuts for files without band metadata: sensor table + the file's band order.
+SENSOR_PRESETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "rgb": ("rgb", ("red", "green", "blue")),
+    "naip": ("naip", ("red", "green", "blue", "nir")),
+    "s2-l2a": ("sentinel2_l2a", tuple(band_names("sentinel2_l2a"))),
+    "landsat8": ("landsat8", tuple(band_names("landsat8"))),
+}
+_DEFAULT_TABLES = ("sentinel2_l2a", "naip", "landsat8", "sentinel1")
+_BANDS_EXAMPLE = "--bands blue,green,red,nir,swir16,swir22 (names, or µm such as 0.49,0.56,0.665; Python: bands=...)"
+
+
+class PixelCoordinatesWarning(UserWarning):
+    """The input has no georeferencing: the map is in pixel coordinates (no CRS, areas in pixels only)."""
+
+
+# --- band names -------------------------------------------------------------------------------------------------
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_band(token: str | float, sensor: str | None) -> tuple[str, float]:
+    """One ``--bands`` entry: a number (µm) or a band name of ``sensor`` (default: S2, then NAIP, Landsat, S1)."""
+    if isinstance(token, int | float):
+        value = float(token)
+    else:
+        text = str(token).strip()
+        try:
+            value = float(text)
+        except ValueError:
+            known = _known_name(text, sensor)
+            if known is not None:
+                return known
+            raise ValueError(
+                f"unknown band {text!r}{f' for sensor {sensor!r}' if sensor else ''}: give band names such as "
+                "red,green,blue,nir (or B04,B03,B02,B08) or central wavelengths in µm such as 0.665,0.56,0.49"
+            ) from None
+    if not 0.3 <= value <= 1e6 or math.isnan(value):
+        raise ValueError(f"wavelength {value} µm is out of range: give central wavelengths in µm (e.g. 0.665 for red)")
+    return f"{value:g}um", value
+
+
+def _known_name(text: str, sensor: str | None) -> tuple[str, float] | None:
+    """``(canonical name, µm)`` of a band name of ``sensor``'s table (default tables in turn), or None."""
+    if not text or _is_number(text):
+        return None
+    for table in [sensor] if sensor else _DEFAULT_TABLES:
+        try:
+            info = band_info(str(table), text)
+        except ValueError:
+            continue
+        return info.name, info.wavelength_um
+    return None
+
+
+def _sensor_table(sensor: str) -> tuple[str, tuple[str, ...]]:
+    key = sensor.strip().lower()
+    if key in SENSOR_PRESETS:
+        return SENSOR_PRESETS[key]
+    if key.replace("-", "_") in SENSORS:
+        table = key.replace("-", "_")
+        return table, tuple(band_names(table))
+    raise ValueError(f"unknown sensor {sensor!r}; choose one of {sorted(SENSOR_PRESETS)} or {list(SENSORS)}")
+
+
+def resolve_bands(
+    count: int, *, bands: Bands = None, sensor: str | None = None, stored: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Names and wavelengths (µm) of an image's ``count`` bands.
+
+    Args:
+        count: number of bands of the image.
+        bands: one entry per band, in file order: names (``"red"``, ``"B08"``) or µm; a comma-separated string works.
+        sensor: a key of :data:`SENSOR_PRESETS` or :data:`lslib.data.bands.SENSORS`: the table names are looked up
+            in and, alone, the band order; band names ``stored`` in the file that the table knows win over the
+            order, so ``sensor="landsat8"`` works on a 6-band file described ``blue..swir22``.
+        stored: band names stored with the image (GeoTIFF descriptions, the ``band`` coordinate).
+
+    Raises:
+        ValueError: band count differs (the message suggests ``--bands``), unknown names, repeated names, or
+            neither ``bands`` nor ``sensor``.
+    """
+    if isinstance(bands, str):
+        bands = [b for b in bands.split(",") if b.strip()]
+    table: str | None = None
+    if sensor is not None:
+        table, preset = _sensor_table(sensor)
+    if bands:
+        parsed = [_parse_band(b, table) for b in bands]
+    elif sensor is not None:
+        known = [_known_name(str(s), table) for s in stored] if stored else []
+        if known and all(k is not None for k in known) and len(known) == count:
+            parsed = [k for k in known if k is not None]
+        elif len(preset) == count:
+            parsed = [_parse_band(b, table) for b in preset]
+        else:
+            raise ValueError(
+                f"the image has {count} bands but sensor {sensor!r} has {len(preset)} ({', '.join(preset)}) and the "
+                f"file does not name its bands: name every band of the file, in order, with {_BANDS_EXAMPLE}"
+            )
+    else:
+        raise ValueError(
+            "give bands= (names or µm, one per band in file order; --bands) or sensor= (naip, s2-l2a, landsat8, "
+            "rgb; --sensor)"
+        )
+    if len(parsed) != count:
+        raise ValueError(
+            f"the image has {count} bands but {len(parsed)} were named ({[p[0] for p in parsed]}): name every band "
+            f"of the file, in order, with {_BANDS_EXAMPLE}"
+        )
+    names = [p[0] for p in parsed]
+    if len(set(names)) != len(names):
+        raise ValueError(f"band names repeat: {names}; each band must be named once")
+    return names, np.array([p[1] for p in parsed], dtype=np.float64)
+
+
+def assign_bands(da: xr.DataArray, *, bands: Bands = None, sensor: str | None = None) -> xr.DataArray:
+    """Name the bands of ``da`` and attach their wavelengths (µm) as the ``wavelength`` coordinate.
+
+    Args:
+        da: ``(band, y, x)`` array (its current ``band`` labels count as stored names, see :func:`resolve_bands`).
+        bands: one entry per band, in order: names (``"red"``, ``"B08"``) or wavelengths in µm; a
+            comma-separated string is accepted.
+        sensor: a key of :data:`SENSOR_PRESETS` (``naip``, ``s2-l2a``, ``landsat8``, ``rgb``) or of
+            :data:`lslib.data.bands.SENSORS`; alone, it supplies the preset's band order.
+
+    Only names: values are not scaled (use :func:`open_image` for DN).
+
+    Raises:
+        ValueError: band count differs from the image, unknown names, or neither argument given.
+    """
+    if "band" not in da.dims:
+        da = da.expand_dims(band=[1])
+    stored = [str(b) for b in da["band"].values] if "band" in da.coords else None
+    names, waves = resolve_bands(da.sizes["band"], bands=bands, sensor=sensor, stored=stored)
+    return da.assign_coords(band=names, wavelength=("band", waves))
+
+
+# --- calibration ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Raw:
+    """A source's raw values and what it says about them, before calibration."""
+
+    da: xr.DataArray  # (band, y, x) raw values, lazy where possible
+    what: str  # how messages name the input
+    names: list[str]
+    waves: np.ndarray
+    sensor: str | None = None  # the sensor preset stated (or implied, see ``implied``)
+    implied: str = ""  # why a sensor was assumed (no names, 12 bands) -> warn
+    scales: list[float] | None = None  # from GDAL tags / raster:bands
+    offsets: list[float] | None = None
+    tag_source: str = ""
+    nodata: list[float | None] = field(default_factory=list)
+    s2_offset: Callable[[], tuple[float, str]] | None = None  # reflectance offset of S2 baseline >= 04.00
+    raw_overview: Callable[[], np.ndarray] | None = None  # (band, h, w) raw values; default from ``da``
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def _plan(
+    raw: _Raw, scale: float | None, offset: float | None
+) -> tuple[np.ndarray, np.ndarray, Radiometry, str, bool, bool]:
+    """``(scales, offsets, radiometry, source, zero_is_nodata, assumed)`` for ``raw`` (see the module docstring)."""
+    n, dtype = raw.da.sizes["band"], raw.da.dtype
+    integer = bool(np.issubdtype(dtype, np.integer))
+    sar = raw.waves > SAR_WAVELENGTH_UM
+    preset = sensor_radiometry(raw.sensor) if raw.sensor and _has_radiometry(raw.sensor) else None
+    ones, zeros = np.ones(n), np.zeros(n)
+    display = bool(preset is not None and preset.radiometry == "display")
+    zero_nodata, assumed = False, False
+    if scale is not None or offset is not None:
+        sc = ones * (1.0 if scale is None else float(scale))
+        off = zeros + (0.0 if offset is None else float(offset))
+        parts = ([f"--scale {scale:g}"] if scale is not None else []) + ([f"--offset {offset:g}"] if offset else [])
+        source = "user " + " ".join(parts)
+        display = display or (dtype == np.uint8 and scale is not None and abs(float(scale) * 255 - 1) < 1e-6)
+    elif raw.scales is not None and raw.offsets is not None:
+        sc, off, source = np.asarray(raw.scales, float), np.asarray(raw.offsets, float), raw.tag_source
+    elif not integer:
+        sc, off, source = ones, zeros, raw.attrs.get("radiometry_source", "float data")
+        display = display or raw.attrs.get("radiometry") == "display" or raw.attrs.get("units") == "normalized"
+    elif dtype == np.uint8 and not sar.all():
+        sc, off, source, display = ones / 255.0, zeros, "uint8 display convention (DN/255)", True
+        if preset is not None and preset.radiometry == "display":
+            source = f"sensor preset {raw.sensor} (uint8 DN/255)"
+    elif preset is not None and preset.scale is not None and not display:
+        sc, off = ones * preset.scale, zeros + preset.offset
+        source = f"sensor preset {raw.sensor}"
+        if preset.s2_offset and raw.s2_offset is not None:
+            extra, how = raw.s2_offset()
+            off = off + extra
+            source += f" (DN/10000, offset {extra:+g} from {how})"
+        elif preset.scale == 1e-4:
+            source += " (DN/10000)"
+        else:
+            source += f" (DN x {preset.scale:g} {preset.offset:+g})"
+        if raw.implied:
+            source = f"assumed {raw.implied}: " + source
+            assumed = True
+        zero_nodata = preset.zero_is_nodata
+    elif display:
+        raise ImageInputError(
+            f"{raw.what} is {np.dtype(dtype).name}; sensor {raw.sensor!r} (display imagery) needs --scale to map its "
+            "DN to [0, 1] (e.g. --scale 0.0000152590 = 1/65535 for 16-bit; Python: scale=...)"
+        )
+    elif sar.all():
+        raise ImageInputError(
+            f"{raw.what} holds integer radar values ({np.dtype(dtype).name}): give backscatter in dB as floats, or "
+            "say how to convert them with --scale/--offset (Python: scale=, offset=)"
+        )
+    else:
+        sc, off, assumed = ones * 1e-4, zeros, True
+        source = f"assumed DN/10000 ({np.dtype(dtype).name} without scale tags, --sensor or --scale)"
+    if sar.all():
+        radiometry: Radiometry = "sar_db"
+    else:
+        radiometry = "display" if display else "reflectance"
+    return sc, off, radiometry, source, zero_nodata, assumed
+
+
+def _has_radiometry(sensor: str) -> bool:
+    try:
+        sensor_radiometry(sensor)
+    except ValueError:
+        return False
+    return True
+
+
+def _valid(values: Any, nodata: Sequence[float | None], zero_nodata: bool) -> Any:
+    """Mask of valid pixels of raw ``(band, ...)`` values (numpy or xarray): not NaN, not nodata, not 0 if fill."""
+    is_da = isinstance(values, xr.DataArray)
+    n = values.sizes["band"] if is_da else values.shape[0]
+    nd = np.array([np.nan if v is None else float(v) for v in list(nodata)[:n]] + [np.nan] * (n - len(nodata)))
+    fill = xr.DataArray(nd, dims="band") if is_da else nd.reshape((n,) + (1,) * (values.ndim - 1))
+    ok = (values == values) & (values != fill)  # NaN nodata compares unequal: no effect
+    return ok & (values != 0) if zero_nodata else ok
+
+
+def _top(values: np.ndarray) -> float:
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(np.percentile(finite, 99.5)) if finite.size else math.nan
+
+
+def _calibrate(raw: _Raw, scale: float | None, offset: float | None) -> xr.DataArray:
+    sc, off, radiometry, source, zero_nodata, assumed = _plan(raw, scale, offset)
+    passthrough = bool(np.all(sc == 1.0) and np.all(off == 0.0)) and scale is None and offset is None
+    sar = raw.waves > SAR_WAVELENGTH_UM
+    dtype = raw.da.dtype
+    raw_ov = raw.raw_overview() if raw.raw_overview is not None else overview(raw.da)
+    ov = np.where(_valid(raw_ov, raw.nodata, zero_nodata), dn_to_physical(raw_ov, sc, off), np.float32(np.nan))
+    try:
+        check_plausible(ov, radiometry, sar=sar, source=source, dtype=dtype, what=raw.what)
+    except ImageInputError:
+        if not assumed:
+            raise
+        raw_top = _top(raw_ov[~sar])
+        top = _top(ov[~sar])
+        raise ImageInputError(
+            f"{raw.what} holds {np.dtype(dtype).name} values up to {raw_top:.6g} and says nothing about their units "
+            f"(no scale tags, --sensor or --scale): they are not reflectance, and {source.split(' (')[0]} gives values "
+            f"up to {top:.4g}, no reflectance either. Say how to convert them: --scale S [--offset O] (Python: scale=, "
+            "offset=), or --sensor s2-l2a (DN/10 000), landsat8 (DN x 2.75e-5 - 0.2), naip|rgb (8-bit display)"
+        ) from None
+    if assumed:
+        warn_assumed(
+            f"{raw.what}: {source}; pass --sensor or --scale/--offset (Python: sensor=, scale=, offset=) to state "
+            "the convention, e.g. --scale 1e-4 for Sentinel-2/HLS reflectance x 10 000 or --sensor landsat8",
+            stacklevel=4,
+        )
+    values = raw.da
+    valid = _valid(values, raw.nodata, zero_nodata)
+    phys = dn_to_physical(values, sc, off).where(valid)
+    phys = phys.assign_coords(band=raw.names, wavelength=("band", np.asarray(raw.waves, dtype=np.float64)))
+    uniform = bool(np.all(sc == sc[0]) and np.all(off == off[0]))
+    attrs: dict[str, Any] = {
+        **{k: v for k, v in raw.attrs.items() if k in ("sensor", "gsd", "taxonomy", "stac_item")},
+        "radiometry": radiometry,
+        "radiometry_source": source,
+        "scale": float(sc[0]) if uniform else [float(s) for s in sc],
+        "offset": float(off[0]) if uniform else [float(o) for o in off],
+        **({k: raw.attrs[k] for k in ("scale", "offset") if k in raw.attrs} if passthrough else {}),
+        "units": {"reflectance": "reflectance", "display": "normalized", "sar_db": "dB"}[radiometry],
+    }
+    if raw.sensor and "sensor" not in attrs:
+        attrs["sensor"] = _sensor_table(raw.sensor)[0] if _known_sensor(raw.sensor) else raw.sensor
+    phys.attrs = attrs
+    phys.encoding = {}
+    if phys.rio.crs is not None:
+        phys = phys.rio.write_nodata(np.nan, encoded=False)
+    return phys.astype(np.float32).rename(raw.da.name)
+
+
+def _known_sensor(sensor: str) -> bool:
+    try:
+        _sensor_table(sensor)
+    except ValueError:
+        return False
+    return True
+
+
+# --- sources ----------------------------------------------------------------------------------------------------
+
+
+def _chunks(chunks: Chunks) -> dict[str, int] | None:
+    if chunks is None:
+        return None
+    if isinstance(chunks, int):
+        return {"band": -1, "y": chunks, "x": chunks}
+    return dict(chunks)
+
+
+def _pixel_grid(da: xr.DataArray, path: Path) -> xr.DataArray:
+    warnings.warn(
+        f"{path.name} has no georeferencing (no CRS, no geotransform): it is mapped in pixel coordinates. The "
+        "outputs have no CRS and areas are reported in pixels only; use a GeoTIFF to get a map you can overlay.",
+        PixelCoordinatesWarning,
+        stacklevel=4,
+    )
+    h, w = da.sizes["y"], da.sizes["x"]
+    return da.assign_coords(y=np.arange(h) + 0.5, x=np.arange(w) + 0.5)
+
+
+def _file_overview(path: Path, side: int = 512) -> np.ndarray:
+    """Raw ``(band, h, w)`` values at most ``side`` pixels a side (GDAL overviews / decimated read)."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        src = rasterio.open(path)
+    with src:
+        f = max(1, math.ceil(max(src.height, src.width) / side))
+        shape = (src.count, max(1, src.height // f), max(1, src.width // f))
+        return np.asarray(src.read(out_shape=shape, resampling=Resampling.nearest))
+
+
+def _s2_file_offset(path: Path, tags: dict[str, str], names: Sequence[str]) -> tuple[float, str]:
+    from lslib.data.readers_s2meta import detect_boa_offset
+
+    tagged = s2_offset_from_tags(tags)
+    if tagged is not None:
+        return tagged, "the file's tags"
+    per_band, how = detect_boa_offset(path)
+    default = max(per_band.values(), default=0)
+    values = {per_band.get(n, default) for n in names}
+    dn = max(values) if values else 0
+    return 0.0 - dn * 1e-4, how
+
+
+def _open_file(path: Path, bands: Bands, sensor: str | None, chunks: dict[str, int] | None) -> _Raw:
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from lslib.data.readers_common import crs_error, readable
+
+    with readable(path), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NotGeoreferencedWarning)
+        with rasterio.open(path) as src:
+            count, dtype = src.count, np.dtype(src.dtypes[0])
+            descriptions = [d or "" for d in src.descriptions]
+            tag_waves = np.array([float(src.tags(i + 1).get("wavelength_um", "nan")) for i in range(count)])
+            tags = {**src.tags(), **src.tags(1)}
+            scales, offsets = list(src.scales), list(src.offsets)
+            nodata = list(src.nodatavals)
+        opened = rioxarray.open_rasterio(path, chunks=chunks, masked=False, mask_and_scale=False)
+    if not isinstance(opened, xr.DataArray):
+        raise ValueError(f"{path} holds several subdatasets; open one of them (GDAL subdataset name)")
+    da = opened
+    da.attrs, da.encoding = {}, {}
+    not_georef = any(issubclass(w.category, NotGeoreferencedWarning) for w in caught)
+    pixel = False
+    if da.rio.crs is None:
+        if not_georef or path.suffix.lower() in PIXEL_SUFFIXES:
+            da, pixel = _pixel_grid(da, path), True
+        else:
+            raise crs_error(str(path))
+    implied, chosen = "", sensor
+    if bands is not None or sensor is not None:
+        names, waves = resolve_bands(count, bands=bands, sensor=sensor, stored=descriptions)
+    elif np.isfinite(tag_waves).all():
+        names = [d or str(i + 1) for i, d in enumerate(descriptions)]
+        waves = tag_waves
+    elif descriptions and all(_known_name(d, None) for d in descriptions):
+        names, waves = resolve_bands(count, bands=descriptions)
+    elif count == 12 and np.issubdtype(dtype, np.integer) and not pixel:
+        chosen, implied = "s2-l2a", "Sentinel-2 L2A (12 unnamed integer bands, L2A band order)"
+        names, waves = resolve_bands(count, sensor=chosen)
+    else:
+        raise ValueError(
+            f"{path.name} has no band metadata (no wavelengths): say what its {count} bands are with "
+            "--bands red,green,blue,nir (names, or central wavelengths in µm such as 0.665,0.56,0.49) or "
+            "--sensor naip|s2-l2a|landsat8|rgb (Python: bands=..., sensor=...)"
+        )
+    tagged = any(s not in (None, 1.0) for s in scales) or any(o not in (None, 0.0) for o in offsets)
+    keep = {k: v for k, v in tags.items() if k in ("sensor", "gsd", "taxonomy")}
+    if "gsd" in keep:
+        try:
+            keep["gsd"] = float(keep["gsd"])
+        except ValueError:
+            keep.pop("gsd")
+    if chosen is None and _has_radiometry(str(tags.get("sensor", ""))):
+        chosen = str(tags["sensor"])  # lslib's own sensor tag
+    elif chosen is None and s2_offset_from_tags(tags) is not None:
+        chosen = "s2-l2a"  # Sentinel-2 metadata tags (BOA_ADD_OFFSET, PROCESSING_BASELINE, PRODUCT_ID)
+    units = tags.get("units")
+    if units == "normalized" and not np.issubdtype(dtype, np.integer):
+        keep["radiometry"] = "display"
+    return _Raw(
+        da=da, what=path.name, names=names, waves=waves, sensor=chosen, implied=implied,
+        scales=[1.0 if s is None else float(s) for s in scales] if tagged else None,
+        offsets=[0.0 if o is None else float(o) for o in offsets] if tagged else None,
+        tag_source="gdal tags (scale/offset)", nodata=[None if v is None else float(v) for v in nodata],
+        s2_offset=lambda: _s2_file_offset(path, tags, names), raw_overview=lambda: _file_overview(path), attrs=keep,
+    )  # fmt: skip
+
+
+def _from_array(
+    source: xr.DataArray, bands: Bands, sensor: str | None, scale: float | None, offset: float | None
+) -> xr.DataArray:
+    da = source if "band" in source.dims else source.expand_dims(band=[1])
+    da = da.transpose("band", "y", "x") if set(da.dims) == {"band", "y", "x"} else da
+    if bands is not None or sensor is not None:
+        da = assign_bands(da, bands=bands, sensor=sensor)
+    if "wavelength" not in da.coords or not np.isfinite(np.asarray(da["wavelength"].values, dtype=float)).all():
+        raise ValueError(
+            "the DataArray has no (complete) 'wavelength' coordinate: read it with lslib.data.open_image or "
+            "lslib.data.readers, or name its bands with bands='red,green,blue,nir' / sensor='naip' "
+            "(lslib.data.assign_bands)"
+        )
+    if np.issubdtype(da.dtype, np.complexfloating) or not np.issubdtype(da.dtype, np.number):
+        raise TypeError(
+            f"image dtype {da.dtype} is not real-valued numbers: give reflectance (optical) or backscatter in dB "
+            "(SAR), e.g. 10 * log10(abs(x) ** 2)"
+        )
+    nodata = da.rio.nodata
+    raw = _Raw(
+        da=da, what=f"the DataArray {da.name or ''}".rstrip(), names=[str(b) for b in da["band"].values],
+        waves=np.asarray(da["wavelength"].values, dtype=np.float64), sensor=sensor,
+        nodata=[None if nodata is None else float(nodata)] * da.sizes["band"], attrs=dict(da.attrs),
+    )  # fmt: skip
+    out = _calibrate(raw, scale, offset)
+    return out.rename(source.name)
+
+
+def open_stac_item(
+    item: Any,
+    *,
+    assets: Sequence[str] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    bands: Bands = None,
+    sensor: str | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+    chunks: int | None = None,
+) -> xr.DataArray:
+    """A STAC item's bands as :func:`open_image` returns them (see there), read on the item's own pixel grid.
+
+    Args:
+        item: a ``pystac.Item``, a STAC Feature dict or a JSON path.
+        assets: asset keys (or ``eo:bands`` names) to read; default: ``bands`` when they are names, else every
+            asset with ``eo:bands`` wavelengths.
+        bbox: ``(west, south, east, north)`` in degrees: read only that part of the item.
+        bands, sensor, scale, offset: as for :func:`open_image`.
+        chunks: dask chunk size in pixels (lazy), or None (read into memory).
+    """
+    from lslib.data.stac_items import as_item, load_item
+
+    item = as_item(item)
+    names_arg = [b.strip() for b in bands.split(",")] if isinstance(bands, str) else None
+    by_name = bool(names_arg) and all(not _is_number(n) for n in names_arg or [])
+    da, info = load_item(item, assets=assets or (names_arg if by_name else None), bbox=bbox, chunks=chunks)
+    eo_names = [b.name for b in info]
+    eo_waves = np.array([b.wavelength_um for b in info], dtype=np.float64)
+    if (bands is not None and not by_name) or sensor is not None:
+        names, waves = resolve_bands(len(info), bands=None if by_name else bands, sensor=sensor, stored=eo_names)
+    elif np.isfinite(eo_waves).all():
+        names, waves = eo_names, eo_waves
+    else:
+        names, waves = resolve_bands(len(info), bands=eo_names)
+    scales = [b.scale for b in info]
+    offsets = [b.offset for b in info]
+    tagged = any(s is not None for s in scales) or any(o is not None for o in offsets)
+    s2_off = s2_offset_from_properties(item.properties)
+    raw = _Raw(
+        da=da, what=f"STAC item {item.id}", names=list(names), waves=np.asarray(waves),
+        sensor=sensor, scales=[1.0 if s is None else s for s in scales] if tagged else None,
+        offsets=[0.0 if o is None else o for o in offsets] if tagged else None, tag_source="stac raster:bands",
+        nodata=[b.nodata for b in info],
+        s2_offset=lambda: (s2_off or 0.0, "s2:processing_baseline" if s2_off is not None else "no baseline: 0"),
+        attrs={"stac_item": item.id},
+    )  # fmt: skip
+    return _calibrate(raw, scale, offset).rename("stac")
+
+
+def open_image(
+    source: Any,
+    *,
+    bands: Bands = None,
+    sensor: str | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+    chunks: Chunks = None,
+) -> xr.DataArray:
+    """Open any image input as ``(band, y, x)`` float32 physical values with band names and wavelengths.
+
+    Args:
+        source: a GeoTIFF/COG/JP2/PNG/JPEG path, a Sentinel-2 band folder, a STAC item (``pystac.Item``, dict or
+            ``.json`` path) or an ``xarray.DataArray``.
+        bands: the bands in file order, names (``red``, ``B08``, ``swir16``) or µm; a comma-separated string works.
+        sensor: ``s2-l2a``, ``landsat8``, ``naip``, ``rgb`` (or a :data:`lslib.data.bands.SENSORS` key): band order
+            and DN convention.
+        scale, offset: physical = DN x scale + offset, replacing tags and presets (an omitted one is 1 / 0).
+        chunks: dask chunks (an int: pixels per side) for a lazy array; None reads into memory.
+
+    Returns:
+        ``(band, y, x)`` float32 with NaN nodata; coords ``band`` (names) and ``wavelength`` (µm); CRS and
+        transform via rioxarray (a pixel grid for PNG/JPEG without georeferencing, with a
+        :class:`PixelCoordinatesWarning`); attrs ``radiometry`` (``"reflectance"``, ``"display"`` or
+        ``"sar_db"``), ``radiometry_source`` (``"gdal tags (scale/offset)"``, ``"stac raster:bands"``,
+        ``"sensor preset landsat8 (...)"``, ``"user --scale ..."``, ``"float data"``, ``"uint8 display
+        convention (DN/255)"``, ``"assumed ..."``), ``scale``, ``offset`` (per band lists when they differ) and
+        ``units``.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        ImageInputError: values that are not plausible for their radiometry (says which flag to pass).
+        ValueError: no CRS on a georeferenced file, unknown/miscounted bands (suggests ``--bands``), no wavelengths.
+    """
+    from lslib.data.readers_common import existing_path
+    from lslib.data.stac_items import is_stac_item
+
+    dask_chunks = _chunks(chunks)
+    if isinstance(source, xr.DataArray):
+        return _from_array(source, bands, sensor, scale, offset)
+    if is_stac_item(source):
+        side = None if dask_chunks is None else int(dask_chunks.get("x", 1024))
+        return open_stac_item(source, bands=bands, sensor=sensor, scale=scale, offset=offset, chunks=side)
+    path = existing_path(source, "input image")
+    if path.is_dir():
+        return _open_s2_folder(path, bands, sensor, scale, offset, dask_chunks)
+    return _calibrate(_open_file(path, bands, sensor, dask_chunks), scale, offset)
+
+
+def _open_s2_folder(
+    path: Path, bands: Bands, sensor: str | None, scale: float | None, offset: float | None, chunks: Chunks
+) -> xr.DataArray:
+    from lslib.data.readers import read_sentinel2
+
+    if scale is not None or offset is not None:
+        raise ImageInputError(
+            f"--scale/--offset do not apply to the Sentinel-2 band folder {path}: its DN are converted by "
+            "lslib.data.readers.read_sentinel2 (DN/10000 with the baseline offset from the product metadata)"
+        )
+    if sensor is not None and not sensor.lower().replace("-", "_").startswith(("s2", "sentinel2")):
+        raise ValueError(f"{path} is read as a Sentinel-2 band folder; --sensor {sensor} does not apply to it")
+    wanted = [b.strip() for b in bands.split(",")] if isinstance(bands, str) else bands
+    da = read_sentinel2(path, bands=[str(b) for b in wanted] if wanted else None, chunks=chunks)
+    source = f"sensor preset sentinel-2 band folder (DN/10000, offset -{da.attrs.get('boa_offset', 0)} DN from " \
+             f"{da.attrs.get('boa_offset_source', 'auto')})"  # fmt: skip
+    check_plausible(overview(da), "reflectance", source=source, what=str(path))
+    da.attrs.update({"radiometry": "reflectance", "radiometry_source": source, "scale": 1e-4})
+    return da
