@@ -541,7 +541,7 @@ def sanity_sheet(model: Any, out: Path, px: int) -> list[dict[str, Any]]:
         rows.append({"scene": title, "px": f"{da.sizes['x']}x{da.sizes['y']}", "level": level,
                      "classes used": len(shares), "classes >= 1 %": sum(v >= 0.01 for v in shares.values()),
                      "largest class": largest, "largest share": round(shares.get(largest, 0.0), 3),
-                     "unknown share": round(unknown, 3), "png": str(png)})
+                     "unknown share": round(unknown, 3), "png": png.name})
         log(f"scene {title}: {rows[-1]}")
     return rows
 

@@ -4,7 +4,7 @@ What a student on Binder does: open ``00_quickstart.ipynb``, Run > Run All Cells
 the zero-shot overlay and the prompt editor, type a new class name, press Enter, see the map re-render.
 The node script ``tests/browser/run_notebook.mjs`` does exactly that and checks the DOM; this test starts
 and stops the server. Needs ``make browser-deps`` (Debian chromium + playwright-core): skipped without it,
-a failure in CI (``CI=true``). The kernel uses the trained default model (``make default-model``).
+a failure in CI (``CI=true``). The kernel uses the released default model.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ BROWSER_DIR = REPO / "tests" / "browser"
 NOTEBOOK = REPO / "notebooks" / "00_quickstart.ipynb"
 CHROMIUM = Path(os.environ.get("LSLIB_CHROMIUM", "/usr/bin/chromium"))
 # conftest.py points LSLIB_CACHE_DIR at a per-session temp folder once the session starts; the kernel
-# must see the user's cache instead (where `make default-model` put the trained checkpoint).
+# must see the user's cache instead (where the samples were fetched).
 USER_CACHE_DIR = os.environ.get("LSLIB_CACHE_DIR")
 SERVER_START_S = 120
-NODE_TIMEOUT_S = 1800  # the first run may build LAS-mini and train the default model (~3 min on 2 cores)
+NODE_TIMEOUT_S = 1800  # generous: a cold JupyterLab on a busy 2-core machine
 
 
 def _missing_tools() -> list[str]:

@@ -161,3 +161,24 @@ def test_complex_images_are_refused() -> None:
     da = assign_bands(da, sensor="sentinel1")
     with pytest.raises(TypeError, match="real-valued"):
         image_tensor(da)
+
+
+def test_scene_stretch_is_shared_by_windows_and_checked(model, scene) -> None:  # type: ignore[no-untyped-def]
+    """A window carrying its scene's stretch encodes unlike the same window stretched alone; bad stats are refused."""
+    from lslib.inference import with_scene_stretch
+
+    stretched = with_scene_stretch(scene)
+    stats = np.asarray(stretched.attrs["norm_stats"])
+    assert stats.shape == (scene.sizes["band"], 2) and np.all(stats[:, 0] < stats[:, 1])
+    assert with_scene_stretch(stretched) is stretched  # kept when present
+    window = stretched.isel(y=slice(0, 64), x=slice(0, 64))
+    assert window.attrs["norm_stats"] == stretched.attrs["norm_stats"]
+    alone = window.copy()
+    alone.attrs = {k: v for k, v in window.attrs.items() if k != "norm_stats"}
+    pred = Predictor(model, device="cpu")
+    pred.set_image(window)
+    shared = pred.embedding.neck.clone()
+    pred.set_image(alone)
+    assert not torch.allclose(shared, pred.embedding.neck)
+    with pytest.raises(ValueError, match="norm_stats"):
+        pred.set_image(window.assign_attrs(norm_stats=[[0.0, 1.0]]))

@@ -3,7 +3,7 @@
 Layering: :mod:`lslib.model` + :mod:`lslib.fusion` <- this package <- :mod:`lslib.mapui` and the CLI.
 """
 
-from lslib.inference.inputs import assign_bands, image_tensor
+from lslib.inference.inputs import assign_bands, image_tensor, with_scene_stretch
 from lslib.inference.predictor import Prediction, Predictor
 
-__all__ = ["Prediction", "Predictor", "assign_bands", "image_tensor"]
+__all__ = ["Prediction", "Predictor", "assign_bands", "image_tensor", "with_scene_stretch"]

@@ -16,7 +16,7 @@ import xarray as xr
 from lslib.data.images import SENSOR_PRESETS, assign_bands
 from lslib.data.radiometry import SAR_WAVELENGTH_UM, check_plausible
 
-__all__ = ["SENSOR_PRESETS", "assign_bands", "image_tensor"]
+__all__ = ["SENSOR_PRESETS", "assign_bands", "image_tensor", "with_scene_stretch"]
 
 #: the fix for a DataArray of DN given to the Predictor directly
 _ARRAY_ADVICE = (
@@ -74,3 +74,25 @@ def image_tensor(da: xr.DataArray) -> tuple[torch.Tensor, torch.Tensor, list[str
         source=str(da.attrs.get("radiometry_source", "")), advice=_ARRAY_ADVICE, what="the image",
     )  # fmt: skip
     return torch.from_numpy(values)[None], torch.from_numpy(waves.astype(np.float32)), names
+
+
+def with_scene_stretch(da: xr.DataArray, *, max_pixels: int = 1 << 20) -> xr.DataArray:
+    """``da`` with ``attrs["norm_stats"]``: the robust per-band stretch of the whole scene, ``[[low, high], ...]``.
+
+    Computed once on a regular subsample of at most ``max_pixels`` pixels per band
+    (:func:`lslib.model.spectral_adapter.robust_band_stats`); every window then shares one stretch
+    (:meth:`lslib.inference.Predictor.set_image` reads the attribute), so tiles show no seams and a
+    window of water is not stretched like a window of land. Kept when already present.
+    """
+    if "norm_stats" in da.attrs:
+        return da
+    from lslib.model.spectral_adapter import robust_band_stats
+
+    step = max(1, int(np.ceil(np.sqrt(da.sizes["y"] * da.sizes["x"] / max_pixels))))
+    sub = da.isel(y=slice(step // 2, None, step), x=slice(step // 2, None, step))
+    values = np.asarray(sub.data.compute() if sub.chunks else sub.values, dtype=np.float32)
+    nodata = da.rio.nodata if hasattr(da, "rio") else None
+    if nodata is not None and not np.isnan(nodata):
+        values = np.where(values == np.float32(nodata), np.float32(np.nan), values)
+    stats = robust_band_stats(torch.from_numpy(values)[None])[0]
+    return da.assign_attrs(norm_stats=stats.tolist())

@@ -149,7 +149,7 @@ class Predictor:
 
         The model stretches each band robustly per image (:func:`lslib.model.spectral_adapter.normalise_bands`).
         ``da.attrs["norm_stats"]`` (``[[low, high], ...]`` per band, e.g. from
-        :func:`lslib.inference.tiling.with_scene_stretch` over a whole scene) replaces the stretch of ``da``
+        :func:`lslib.inference.with_scene_stretch` over a whole scene) replaces the stretch of ``da``
         itself, so windows or AOIs of one scene share one stretch.
         """
         image, waves, names = image_tensor(da)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from lslib.inference.inputs import with_scene_stretch
 from lslib.inference.outputs import (
     CLASS_MAP,
     CONFIDENCE,
@@ -227,30 +228,6 @@ def _pixel_hectares(da: xr.DataArray, pixel: bool) -> float:
         return float("nan")
     rx, ry = da.rio.resolution()
     return abs(rx * ry) * float(crs.linear_units_factor[1]) ** 2 / 1e4
-
-
-def with_scene_stretch(da: xr.DataArray, *, max_pixels: int = 1 << 20) -> xr.DataArray:
-    """``da`` with ``attrs["norm_stats"]``: the robust per-band stretch of the whole scene, ``[[low, high], ...]``.
-
-    Computed once on a regular subsample of at most ``max_pixels`` pixels per band
-    (:func:`lslib.model.spectral_adapter.robust_band_stats`); every window then shares one stretch
-    (:meth:`lslib.inference.Predictor.set_image` reads the attribute), so tiles show no seams and a
-    window of water is not stretched like a window of land. Kept when already present.
-    """
-    if "norm_stats" in da.attrs:
-        return da
-    import torch
-
-    from lslib.model.spectral_adapter import robust_band_stats
-
-    step = max(1, int(np.ceil(np.sqrt(da.sizes["y"] * da.sizes["x"] / max_pixels))))
-    sub = da.isel(y=slice(step // 2, None, step), x=slice(step // 2, None, step))
-    values = np.asarray(sub.data.compute() if sub.chunks else sub.values, dtype=np.float32)
-    nodata = da.rio.nodata if hasattr(da, "rio") else None
-    if nodata is not None and not np.isnan(nodata):
-        values = np.where(values == np.float32(nodata), np.float32(np.nan), values)
-    stats = robust_band_stats(torch.from_numpy(values)[None])[0]
-    return da.assign_attrs(norm_stats=stats.tolist())
 
 
 def _map_large_area(

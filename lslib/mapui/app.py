@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from lslib.inference import Prediction, Predictor
+from lslib.inference import Prediction, Predictor, with_scene_stretch
 from lslib.mapui import render as R
 from lslib.mapui.aoi import AoiError, bounds_geojson, clip_bounds, clip_geojson, geometry_of
 from lslib.mapui.common import guarded, message_html, zoom_for
@@ -76,7 +76,8 @@ class MapApp:
             image, default_ref = default_scene()
             reference = default_ref if reference is None else reference
         self.source = None if isinstance(image, xr.DataArray) else str(image)
-        self.image = load_image(image, bands=bands, sensor=sensor, scale=scale, offset=offset)
+        # one robust stretch for the whole image (as `lslib predict` does): every AOI of it is stretched alike
+        self.image = with_scene_stretch(load_image(image, bands=bands, sensor=sensor, scale=scale, offset=offset))
         self.reference = None if reference is None else load_reference(reference, reference_taxonomy)
         self.predictor = predictor if predictor is not None else Predictor()
         self.max_pixels = int(max_pixels)
@@ -204,7 +205,7 @@ class MapApp:
         reference_taxonomy: str | None = None,
     ) -> None:
         """Replace the imagery (the AOI becomes the whole image) and re-run."""
-        self.image = load_image(image)
+        self.image = with_scene_stretch(load_image(image))
         self.source = source or (None if isinstance(image, xr.DataArray) else str(image))
         if reference is not None:
             self.reference = load_reference(reference, reference_taxonomy)

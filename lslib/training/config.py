@@ -80,6 +80,8 @@ class LossConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     variant: str = "tiny"
+    #: start the image encoder from its released weights (``build_model(..., pretrained_backbone=True)``)
+    pretrained_backbone: bool = False
     init_checkpoint: str | None = None
     out: str = "outputs/train-tiny"
     seed: int = 0

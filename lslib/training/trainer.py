@@ -115,7 +115,11 @@ def train(
     seed_everything(config.seed)
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
     device = accelerator.device
-    model = load_model(config.init_checkpoint) if config.init_checkpoint else build_model(config.variant)
+    model = (
+        load_model(config.init_checkpoint)
+        if config.init_checkpoint
+        else build_model(config.variant, pretrained_backbone=config.pretrained_backbone)
+    )
     if model.config.variant != config.variant:
         raise ValueError(
             f"init_checkpoint is a {model.config.variant!r} model but the config trains {config.variant!r}"

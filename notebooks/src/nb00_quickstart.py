@@ -53,9 +53,8 @@ CELLS = [
         ## 1. One cell: a map
 
         `quick_map()` loads a real Sentinel-2 L2A scene (a TerraMesh site on the coast of Paraná, Brazil),
-        the default LandSegmenter model (`tiny`, trained on LAS-mini; trained once and cached on the first run,
-        about 3 minutes on 2 CPU cores, already done on Binder), encodes the image once and maps it with your
-        class names.
+        the default LandSegmenter model (`tiny` trained on LAS-mini, a checkpoint released inside the package:
+        it loads in a moment, nothing is trained), encodes the image once and maps it with your class names.
         """),
     code("""
         app = quick_map(prompts=PROMPTS)
@@ -69,7 +68,7 @@ CELLS = [
         embedding is cached, so the overlay comes back in well under a second. *Add class* appends a row;
         the status line counts the renders.
 
-        The default model is small and trained for minutes on a hundred-odd weakly labelled chips: expect a
+        The default model is small and trained on about a hundred weakly labelled chips: expect a
         plausible map for broad classes (water, trees, crops, built-up) and confusions between similar ones
         (grass, shrubs, bare ground). Chapter 03 measures how far it agrees with a land-cover product.
         """),

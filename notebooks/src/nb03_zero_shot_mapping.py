@@ -118,9 +118,9 @@ CELLS = [
         headless; on the map you can draw another one in the *area & imagery* tab. The Esri label comes along
         as the `reference` for section 5.
 
-        The default model is `tiny` (a small Hiera image encoder) trained for 1,200 steps on
-        LAS-mini, about 140 weakly labelled chips. The first call trains it (about 3 minutes on 2 CPU cores)
-        and caches it; on Binder it is prepared when the image is built.
+        The default model is `tiny` (a small Hiera image encoder) trained on LAS-mini (about 120 weakly
+        labelled chips) with augmentations that vary scale, bands and radiometry: the checkpoint released
+        inside the package (`lslib/resources/models/tiny-lasmini-v2`, see its `MODEL_CARD.md`). It loads at once.
         """),
     code("""
         predictor = Predictor(default_model())
