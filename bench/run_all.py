@@ -7,6 +7,10 @@ atomically (a killed run leaves the previous ``BENCHMARKS.md``).
 
     LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/run_all.py [--quick] [--only model train]
         [--out BENCHMARKS.md] [--timeout 3600]
+
+Every run also writes each bench's result to ``BENCHMARKS.json`` beside the report. ``--only`` reruns some
+benches and keeps the others' latest results from there (their rows say when they were measured); a bench
+with no stored result keeps its section of the previous report verbatim, under "Kept from an earlier report".
 """
 
 from __future__ import annotations
@@ -100,7 +104,32 @@ def _git() -> str:
         return "unknown"
 
 
-def render(results: list[dict[str, Any]], quick: bool, started: dt.datetime) -> str:
+def stored_results(path: Path) -> dict[str, dict[str, Any]]:
+    """``{bench: result}`` from a ``BENCHMARKS.json`` (empty when missing or unreadable)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {r["name"]: r for r in doc.get("results", []) if isinstance(r, dict) and "name" in r}
+
+
+def previous_sections(report: Path, names: list[str]) -> list[str]:
+    """The ``## <name>: ...`` sections of an earlier report for ``names``, verbatim (headings included)."""
+    try:
+        text = report.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    out, keep = [], False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            head = line[3:].split(":", 1)[0].strip()
+            keep = head in names
+        if keep:
+            out.append(line)
+    return out
+
+
+def render(results: list[dict[str, Any]], quick: bool, started: dt.datetime, kept: list[str] | None = None) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -118,7 +147,8 @@ def render(results: list[dict[str, Any]], quick: bool, started: dt.datetime) -> 
     ]
     for r in results:
         title = r["doc"]["title"] if r["doc"] else ""
-        lines.append(f"| {r['name']} | {r['status']} | {r['seconds']:.0f} | {_cell(title or r['detail'])} |")
+        status = r["status"] + (f" (kept from {r['measured']})" if r.get("kept") else "")
+        lines.append(f"| {r['name']} | {status} | {r['seconds']:.0f} | {_cell(title or r['detail'])} |")
 
     lines += ["", "## Targets", "", "| bench | metric | target | measured | unit | result |",
               "|---|---|---|---:|---|---|"]
@@ -164,6 +194,11 @@ def render(results: list[dict[str, Any]], quick: bool, started: dt.datetime) -> 
             lines += [f"_machine: {r['doc']['machine']}_", ""]
         for table in r["doc"].get("tables", []):
             lines += [f"**{_cell(table.get('caption', ''))}**", "", *md_table(table.get("rows", [])), ""]
+    if kept:
+        lines += ["", "## Kept from an earlier report", "",
+                  "Not rerun in this run and without a stored JSON result: their sections of the previous "
+                  "report, verbatim (their own machine and date lines apply).", ""]
+        lines += [("###" + line[2:]) if line.startswith("## ") else line for line in kept]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -190,8 +225,22 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from lslib.atomic import write_text
 
-    write_text(args.out, render(results, args.quick, started))
-    print(f"[run_all] wrote {args.out}")
+    measured = started.strftime("%Y-%m-%d %H:%M UTC")
+    for r in results:
+        r["measured"], r["commit"] = measured, _git()
+    kept_sections: list[str] = []
+    store = args.out.with_suffix(".json")
+    if args.only:
+        previous = stored_results(store)
+        run = {r["name"] for r in results}
+        others = [n for n in BENCHES if n not in run]
+        results += [{**previous[n], "kept": True} for n in others if n in previous]
+        results.sort(key=lambda r: BENCHES.index(r["name"]) if r["name"] in BENCHES else len(BENCHES))
+        kept_sections = previous_sections(args.out, [n for n in others if n not in previous])
+    write_text(args.out, render(results, args.quick, started, kept_sections))
+    write_text(store, json.dumps({"results": [{k: v for k, v in r.items() if k != "kept"} for r in results]},
+                                 indent=1, default=str))
+    print(f"[run_all] wrote {args.out} and {store}")
     return 0
 
 

