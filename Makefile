@@ -73,7 +73,7 @@ default-model-retrain: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/lslib demo --out outputs/demo
 
-# Every benchmark (bench/*.py) -> BENCHMARKS.md (~15 min on 2 cores; bench/run_all.py --quick: a few minutes).
+# Every benchmark (bench/*.py) -> BENCHMARKS.md (about an hour on 2 cores: generalisation + augmentation train models).
 bench: $(STAMP) default-model
 	LSLIB_OFFLINE=1 $(PY) bench/run_all.py
 

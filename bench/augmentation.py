@@ -10,7 +10,7 @@ Reported per variant: mean mIoU over the views, each view's mIoU and the validat
 agreement the trainer measured. Runs are cached under ``--work`` (a folder per variant, step count and
 config hash): a rerun reuses finished runs and resumes killed ones.
 
-    LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/augmentation.py [--steps 400] [--las DIR]
+    LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/augmentation.py [--steps 300] [--las DIR]
         [--work DIR] [--out DIR] [--variants all-on all-off ...] [--quick] [--json PATH]
 
 ``--quick``: 20 steps per variant.
@@ -63,7 +63,7 @@ def val_miou(best: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=None, help="training steps per variant (400; quick 20)")
+    ap.add_argument("--steps", type=int, default=None, help="training steps per variant (300; quick 20)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     common_args(ap)
     args = ap.parse_args(argv)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(int(os.environ.get("LSLIB_BENCH_THREADS", "2")))
     t0 = time.perf_counter()
-    steps = args.steps or (20 if args.quick else 400)
+    steps = args.steps or (20 if args.quick else 300)
     out = args.out or REPO / "outputs" / "bench-augmentation" / ("quick" if args.quick else "full")
     work = args.work or REPO / "outputs" / "bench-augmentation" / "models"
     fusion = None if str(args.fusion).lower() == "none" else args.fusion

@@ -11,6 +11,8 @@ atomically (a killed run leaves the previous ``BENCHMARKS.md``).
 Every run also writes each bench's result to ``BENCHMARKS.json`` beside the report. ``--only`` reruns some
 benches and keeps the others' latest results from there (their rows say when they were measured); a bench
 with no stored result keeps its section of the previous report verbatim, under "Kept from an earlier report".
+``--from-json NAME=PATH`` takes a bench's result from the JSON a direct run of it wrote (``bench/NAME.py
+--json PATH`` with its own options, e.g. cached training runs) instead of running it again.
 """
 
 from __future__ import annotations
@@ -208,7 +210,15 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", default=None, help=f"a subset of {BENCHES}")
     ap.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per bench (default 900 quick, 7200 full)")
+    ap.add_argument("--from-json", nargs="+", default=[], metavar="NAME=PATH",
+                    help="use the JSON a direct run of bench NAME wrote instead of running it")
     args = ap.parse_args()
+    given: dict[str, Path] = {}
+    for item in args.from_json:
+        name, sep, path = item.partition("=")
+        if not sep or name not in BENCHES or not Path(path).is_file():
+            ap.error(f"--from-json {item!r}: give NAME=PATH with NAME in {BENCHES} and an existing JSON file")
+        given[name] = Path(path)
     names = args.only or BENCHES
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
@@ -218,6 +228,11 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
+            if name in given:
+                doc = json.loads(given[name].read_text(encoding="utf-8"))
+                results.append({"name": name, "status": "ok", "seconds": float(doc.get("seconds", 0.0)), "doc": doc,
+                                "detail": f"from {given[name].name} (a direct run)"})
+                continue
             print(f"[run_all] {name} ...", flush=True)
             r = run_bench(name, args.quick, timeout, Path(tmp))
             print(f"[run_all] {name}: {r['status']} in {r['seconds']:.0f} s {r['detail'][:300]}", flush=True)
