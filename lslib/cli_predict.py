@@ -7,6 +7,8 @@ import sys
 import warnings
 from typing import Any
 
+from lslib.fusion import DEFAULT_MODE
+
 
 def _prompts(args: argparse.Namespace) -> Any:
     from lslib import prompt_set
@@ -103,8 +105,8 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, default=512, help="window size in pixels (default 512)")
     p.add_argument("--overlap", type=int, default=64, help="window overlap in pixels, blended (default 64)")
     p.add_argument("--block", type=int, default=2048, help="output block size in pixels: bounds memory (default 2048)")
-    p.add_argument("--mode", default="classwise", choices=["classwise", "global", "decoder", "similarity"],
-                   help="fusion mode (docs/fusion.md)")  # fmt: skip
+    p.add_argument("--mode", default=DEFAULT_MODE, choices=["classwise", "global", "decoder", "similarity"],
+                   help=f"fusion mode (docs/fusion.md; default {DEFAULT_MODE}, as the Predictor and the map app)")
     p.add_argument("--workers", type=int, default=0, help="threads computing blocks in parallel (default 0: serial)")
     p.add_argument("--overwrite", action="store_true", help="replace a different map already in --out")
     p.add_argument("--no-resume", action="store_true", help="start the same map again from scratch")

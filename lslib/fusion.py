@@ -30,6 +30,8 @@ from typing import Literal
 import torch
 
 Mode = Literal["classwise", "global", "decoder", "similarity"]
+#: the fusion every entry point uses unless told otherwise (measured best on the zero-shot protocol, docs/fusion.md)
+DEFAULT_MODE: Mode = "global"
 UNKNOWN = -1
 
 

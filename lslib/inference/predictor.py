@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lslib.fusion import UNKNOWN, FusionResult, Mode, decide, fused_scores
+from lslib.fusion import DEFAULT_MODE, UNKNOWN, FusionResult, Mode, decide, fused_scores
 from lslib.inference.inputs import image_tensor
 from lslib.model.landsegmenter import ImageEmbedding, SegmenterOutput, upsample_to
 from lslib.prompt_set import ClassPrompt, PromptSet, from_names, validate
@@ -105,7 +105,7 @@ class Predictor:
         *,
         device: str | torch.device | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
-        mode: Mode = "global",
+        mode: Mode = DEFAULT_MODE,
         alpha: float = 1.0,
     ) -> None:
         if model is None:

@@ -11,8 +11,10 @@ from typing import Any
 
 import torch
 
+from lslib.fusion import DEFAULT_MODE
+
 #: Fusion used by the zero-shot protocol (the ablation in ``docs/fusion.md`` chose it).
-DEFAULT_FUSION: str | None = "global"
+DEFAULT_FUSION: str | None = DEFAULT_MODE
 
 @torch.inference_mode()
 def predict_chip(
