@@ -3,8 +3,8 @@
 It loads the five real TerraMesh sites (Sentinel-2 L2A + Esri/IO 10 m LULC weak labels) through the
 data manifests, prints a summary (site, CRS, bands, class histogram with the product's class names)
 and writes one figure per site: true colour, the weak label, and the default LandSegmenter's map
-when prompted with the product's class names (``tiny`` trained on LAS-mini, trained once on first use
-and cached: :func:`lslib.training.default.default_model`), with the pixel agreement between the two.
+when prompted with the product's class names (the released ``tiny`` checkpoint trained on LAS-mini, shipped in
+the package: :func:`lslib.training.default.default_model`), with the pixel agreement between the two.
 Then the main job: zero-shot maps of real scenes with class names the model never trained with
 (:mod:`lslib.demo_zeroshot`: COG class map + confidence + PNG with legend + HTML Leaflet map per scene,
 per-class areas, agreement with a reference where one exists) under ``zero-shot/``.
@@ -148,7 +148,7 @@ def run_demo(
         out_dir: where figures and summaries are written; existing files are replaced atomically.
         sites: TerraMesh site ids (default: all five).
         quiet: print nothing but the output folder.
-        model: add the default model's map (trains it once, ~3 minutes on 2 CPU cores, then cached).
+        model: add the released default model's map (loaded from the package; nothing is trained).
     """
     from tqdm.auto import tqdm
 
