@@ -30,10 +30,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lslib.model.spectral_adapter import SAR_MIN_WAVELENGTH_UM
+
 #: central wavelengths (µm) of the view bands and how far a band may be from them
 VIEW_BANDS_UM = {"blue": 0.49, "green": 0.56, "red": 0.665, "nir": 0.842}
 _TOLERANCE_UM = 0.06
-SAR_MIN_WAVELENGTH_UM = 1000.0
 _MIN_SIDE = 32
 
 
