@@ -18,6 +18,10 @@ Sources of the numbers:
   little between years and vendors); nominal GSD 0.6 m (0.3-1 m depending on year and state).
 * ``rgb``: a generic true-colour camera; the Sentinel-2 B04/B03/B02 centres stand in for unknown
   filters and the GSD is unknown (NaN): readers take the GSD from the raster grid instead.
+
+Naming an image's bands from these tables (one concept with them): :func:`resolve_bands` (names and
+wavelengths from ``--bands``, names stored in a file, or a ``--sensor`` preset of :data:`SENSOR_PRESETS`)
+and :func:`assign_bands` (the same on a DataArray). :func:`lslib.data.open_image` uses them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import xarray as xr
 
 __all__ = [
     "S1_C_BAND_WAVELENGTH_UM",
@@ -199,3 +204,143 @@ def wavelengths(sensor: str, names: Sequence[str] | None = None) -> np.ndarray:
     if names is None:
         return np.array([b.wavelength_um for b in sensor_bands(sensor)], dtype=np.float64)
     return np.array([band_info(sensor, n).wavelength_um for n in names], dtype=np.float64)
+
+
+# --- naming the bands of an image ------------------------------------------------------------------------------
+
+Bands = Sequence[str | float] | str | None
+
+#: ``--sensor`` shortcuts for files without band metadata: sensor table + the file's band order.
+SENSOR_PRESETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "rgb": ("rgb", ("red", "green", "blue")),
+    "naip": ("naip", ("red", "green", "blue", "nir")),
+    "s2-l2a": ("sentinel2_l2a", tuple(band_names("sentinel2_l2a"))),
+    "landsat8": ("landsat8", tuple(band_names("landsat8"))),
+}
+_DEFAULT_TABLES = ("sentinel2_l2a", "naip", "landsat8", "sentinel1")
+_BANDS_EXAMPLE = "--bands blue,green,red,nir,swir16,swir22 (names, or µm such as 0.49,0.56,0.665; Python: bands=...)"
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_band(token: str | float, sensor: str | None) -> tuple[str, float]:
+    """One ``--bands`` entry: a number (µm) or a band name of ``sensor`` (default: S2, then NAIP, Landsat, S1)."""
+    if isinstance(token, int | float):
+        value = float(token)
+    else:
+        text = str(token).strip()
+        try:
+            value = float(text)
+        except ValueError:
+            known = known_band(text, sensor)
+            if known is not None:
+                return known
+            raise ValueError(
+                f"unknown band {text!r}{f' for sensor {sensor!r}' if sensor else ''}: give band names such as "
+                "red,green,blue,nir (or B04,B03,B02,B08) or central wavelengths in µm such as 0.665,0.56,0.49"
+            ) from None
+    if not 0.3 <= value <= 1e6 or math.isnan(value):
+        raise ValueError(f"wavelength {value} µm is out of range: give central wavelengths in µm (e.g. 0.665 for red)")
+    return f"{value:g}um", value
+
+
+def known_band(text: str, sensor: str | None) -> tuple[str, float] | None:
+    """``(canonical name, µm)`` of a band name of ``sensor``'s table (default tables in turn), or None."""
+    if not text or is_number(text):
+        return None
+    for table in [sensor] if sensor else _DEFAULT_TABLES:
+        try:
+            info = band_info(str(table), text)
+        except ValueError:
+            continue
+        return info.name, info.wavelength_um
+    return None
+
+
+def sensor_preset(sensor: str) -> tuple[str, tuple[str, ...]]:
+    key = sensor.strip().lower()
+    if key in SENSOR_PRESETS:
+        return SENSOR_PRESETS[key]
+    if key.replace("-", "_") in SENSORS:
+        table = key.replace("-", "_")
+        return table, tuple(band_names(table))
+    raise ValueError(f"unknown sensor {sensor!r}; choose one of {sorted(SENSOR_PRESETS)} or {list(SENSORS)}")
+
+
+def resolve_bands(
+    count: int, *, bands: Bands = None, sensor: str | None = None, stored: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Names and wavelengths (µm) of an image's ``count`` bands.
+
+    Args:
+        count: number of bands of the image.
+        bands: one entry per band, in file order: names (``"red"``, ``"B08"``) or µm; a comma-separated string works.
+        sensor: a key of :data:`SENSOR_PRESETS` or :data:`lslib.data.bands.SENSORS`: the table names are looked up
+            in and, alone, the band order; band names ``stored`` in the file that the table knows win over the
+            order, so ``sensor="landsat8"`` works on a 6-band file described ``blue..swir22``.
+        stored: band names stored with the image (GeoTIFF descriptions, the ``band`` coordinate).
+
+    Raises:
+        ValueError: band count differs (the message suggests ``--bands``), unknown names, repeated names, or
+            neither ``bands`` nor ``sensor``.
+    """
+    if isinstance(bands, str):
+        bands = [b for b in bands.split(",") if b.strip()]
+    table: str | None = None
+    if sensor is not None:
+        table, preset = sensor_preset(sensor)
+    if bands:
+        parsed = [_parse_band(b, table) for b in bands]
+    elif sensor is not None:
+        known = [known_band(str(s), table) for s in stored] if stored else []
+        if known and all(k is not None for k in known) and len(known) == count:
+            parsed = [k for k in known if k is not None]
+        elif len(preset) == count:
+            parsed = [_parse_band(b, table) for b in preset]
+        else:
+            raise ValueError(
+                f"the image has {count} bands but sensor {sensor!r} has {len(preset)} ({', '.join(preset)}) and the "
+                f"file does not name its bands: name every band of the file, in order, with {_BANDS_EXAMPLE}"
+            )
+    else:
+        raise ValueError(
+            "give bands= (names or µm, one per band in file order; --bands) or sensor= (naip, s2-l2a, landsat8, "
+            "rgb; --sensor)"
+        )
+    if len(parsed) != count:
+        raise ValueError(
+            f"the image has {count} bands but {len(parsed)} were named ({[p[0] for p in parsed]}): name every band "
+            f"of the file, in order, with {_BANDS_EXAMPLE}"
+        )
+    names = [p[0] for p in parsed]
+    if len(set(names)) != len(names):
+        raise ValueError(f"band names repeat: {names}; each band must be named once")
+    return names, np.array([p[1] for p in parsed], dtype=np.float64)
+
+
+def assign_bands(da: xr.DataArray, *, bands: Bands = None, sensor: str | None = None) -> xr.DataArray:
+    """Name the bands of ``da`` and attach their wavelengths (µm) as the ``wavelength`` coordinate.
+
+    Args:
+        da: ``(band, y, x)`` array (its current ``band`` labels count as stored names, see :func:`resolve_bands`).
+        bands: one entry per band, in order: names (``"red"``, ``"B08"``) or wavelengths in µm; a
+            comma-separated string is accepted.
+        sensor: a key of :data:`SENSOR_PRESETS` (``naip``, ``s2-l2a``, ``landsat8``, ``rgb``) or of
+            :data:`lslib.data.bands.SENSORS`; alone, it supplies the preset's band order.
+
+    Only names: values are not scaled (use :func:`open_image` for DN).
+
+    Raises:
+        ValueError: band count differs from the image, unknown names, or neither argument given.
+    """
+    if "band" not in da.dims:
+        da = da.expand_dims(band=[1])
+    stored = [str(b) for b in da["band"].values] if "band" in da.coords else None
+    names, waves = resolve_bands(da.sizes["band"], bands=bands, sensor=sensor, stored=stored)
+    return da.assign_coords(band=names, wavelength=("band", waves))

@@ -1,6 +1,6 @@
 """Encode an image once, prompt it many times: the engine of the interactive map and of tiled mapping.
 
-    predictor = Predictor(default_model())
+    predictor = Predictor(load_released())       # the released default (lslib.model.build)
     predictor.set_image(da)                      # encoder + adapter once (cached, LRU-bounded in bytes)
     pred = predictor.predict(["water", "forest", "cropland", "built-up area"])
     pred.class_map, pred.confidence              # georeferenced DataArrays on da's grid
@@ -92,7 +92,7 @@ class Predictor:
     """Cached image embeddings + cached prompt vectors around a :class:`~lslib.model.LandSegmenter`.
 
     Args:
-        model: a LandSegmenter (``None``: :func:`lslib.training.default.default_model`).
+        model: a LandSegmenter (``None``: the released default, :func:`lslib.model.build.load_released`).
         device: ``None`` picks a GPU when present (through accelerate), else CPU.
         cache_bytes: budget of the image-embedding LRU cache (embeddings of several tiles/AOIs).
         mode, alpha: fusion design (:func:`lslib.fusion.fuse`); ``"global"`` measured best on the
@@ -109,9 +109,9 @@ class Predictor:
         alpha: float = 1.0,
     ) -> None:
         if model is None:
-            from lslib.training.default import default_model
+            from lslib.model.build import load_released
 
-            model = default_model()
+            model = load_released()
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
         self.cache_bytes = int(cache_bytes)

@@ -259,7 +259,7 @@ def _map_large_area(
         prompts: a :class:`~lslib.prompt_set.PromptSet`, a list of names or ``"water, forest, ..."``.
         out: output folder.
         predictor: a :class:`~lslib.inference.Predictor` (its fusion mode/alpha are used); default one
-            around ``model`` (default: :func:`lslib.training.default.default_model`).
+            around ``model`` (default: the released default, :func:`lslib.model.build.load_released`).
         tile, overlap: window size and overlap in pixels (``overlap <= tile // 2``).
         block: output block size in pixels (memory: ``K * block² * 4`` bytes for the scores).
         bands, sensor: band names/wavelengths or a sensor preset for files without band metadata.

@@ -248,3 +248,29 @@ def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") ->
 def with_overrides(variant: str, **changes: Any) -> ModelConfig:
     """A registry config with some fields changed (e.g. a smaller decoder for an experiment)."""
     return replace(get_config(variant), **changes)
+
+
+#: the released default checkpoint shipped in the package (trained by ``lslib.training.default``)
+RELEASED_NAME = "tiny-lasmini-v2"
+
+
+def released_dir() -> Path:
+    """Folder of the released default checkpoint inside the installed package (``lslib/resources/models``)."""
+    return Path(__file__).resolve().parent.parent / "resources" / "models" / RELEASED_NAME
+
+
+def load_released() -> LandSegmenter:
+    """The released default model (instant, offline; see its ``MODEL_CARD.md``).
+
+    Raises:
+        FileNotFoundError: the package lacks the released weights (a broken install): reinstall lslib, or
+            retrain it with ``lslib.training.default.default_model(retrain=True)``.
+    """
+    folder = released_dir()
+    if not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(
+            f"the released default checkpoint is missing from this installation ({folder}); reinstall lslib "
+            "(pip install -e .) or train it again with default_model(retrain=True) / make default-model-retrain"
+        )
+    return load_model(folder)
+

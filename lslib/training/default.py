@@ -15,13 +15,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-DEFAULT_NAME = "tiny-lasmini-v2"
+from lslib.model.build import RELEASED_NAME as DEFAULT_NAME
+from lslib.model.build import released_dir
+
 COMPLETE = "COMPLETE"
-
-
-def released_dir() -> Path:
-    """The released default checkpoint inside the installed package (``config.json`` + ``model.safetensors``)."""
-    return Path(__file__).resolve().parent.parent / "resources" / "models" / DEFAULT_NAME
+__all__ = ["COMPLETE", "DEFAULT_NAME", "default_model", "export_release", "released_dir", "retrain_default"]
 
 
 def default_dir() -> Path:
@@ -110,17 +108,11 @@ def default_model(*, progress: bool = True, retrain: bool = False) -> Any:
         FileNotFoundError: the package lacks the released weights (a broken install) — reinstall lslib,
             or call ``default_model(retrain=True)``.
     """
-    from lslib.model.build import load_model
+    from lslib.model.build import load_model, load_released
 
     if retrain:
         return load_model(retrain_default(progress=progress))
-    folder = released_dir()
-    if not (folder / "model.safetensors").exists():
-        raise FileNotFoundError(
-            f"the released default checkpoint is missing from this installation ({folder}); reinstall lslib "
-            "(pip install -e .) or train it again with default_model(retrain=True) / make default-model-retrain"
-        )
-    return load_model(folder)
+    return load_released()
 
 
 def export_release(best: Path, dest: Path | None = None, *, card: str = "") -> Path:
