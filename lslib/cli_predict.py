@@ -19,10 +19,10 @@ def _prompts(args: argparse.Namespace) -> Any:
         if args.preset not in prompt_set.presets():
             raise ValueError(f"unknown --preset {args.preset!r}; choose one of {prompt_set.presets()}")
         return prompt_set.from_taxonomy(args.preset)
-    names = [p for p in (s.strip() for s in args.prompts.split(",")) if p]
-    if not names:
-        raise ValueError("--prompts is empty: give class names, e.g. --prompts 'water, forest, cropland'")
-    return prompt_set.from_names(names)
+    try:  # the one prompt rule: a preset key, a YAML path or "water, forest, ..." (lslib.prompt_set.resolve)
+        return prompt_set.resolve(args.prompts)
+    except ValueError as exc:
+        raise ValueError(f"--prompts: {exc}") from None
 
 
 def _model(args: argparse.Namespace) -> Any:
@@ -49,12 +49,15 @@ def _model(args: argparse.Namespace) -> Any:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from lslib.inference.colours import with_suggested_colours
     from lslib.inference.predictor import Predictor
     from lslib.inference.tiling import map_large_area
 
     prompts = _prompts(args)
     model = _model(args)
     predictor = Predictor(model, cache_bytes=0, mode=args.mode)
+    # classes without a colour (free text) are drawn like their nearest product class, as in the map app
+    prompts = with_suggested_colours(prompts, predictor.model)
     image, bands, sensor = args.image, args.bands, args.sensor
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -87,7 +90,8 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="zero-shot map of an image of any size -> class-map + confidence COGs")
     p.add_argument("--image", required=True, help="GeoTIFF/COG/JP2, S2 band folder, STAC item JSON, PNG/JPEG")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--prompts", help='class names, comma-separated: "water, forest, cropland, built-up area"')
+    what.add_argument("--prompts", help='class names, comma-separated: "water, forest, cropland, built-up area"; '
+                                        "or a preset key (esa_worldcover) or a prompt-set YAML path")
     what.add_argument("--prompt-set", help="a prompt-set YAML (lslib.prompt_set.save)")
     what.add_argument("--preset", help="the classes of a taxonomy, e.g. esa_worldcover")
     p.add_argument("--out", required=True, help="output folder: class_map.tif, confidence.tif, map.json, prompts.yaml")

@@ -37,6 +37,7 @@ from lslib.data.readers_common import RasterReadError
 from lslib.data.synthetic import make_scene
 from lslib.mapui.aoi import AoiError
 from lslib.model.image_encoder import OfflineWeightsError
+from lslib.prompt_set import DuplicateNameError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -551,7 +552,7 @@ CASES: list[Case] = [
     # --- prompt sets and taxonomies -------------------------------------------------------------------
     Case("prompts: empty", lambda c: _names([]), ValueError, r"no classes; add at least one"),
     Case("prompts: blank name", lambda c: _names(["water", "   "]), ValueError, r"empty name; type a class name"),
-    Case("prompts: duplicate after normalisation", lambda c: _names(["Built-up", "built up"]), ValueError,
+    Case("prompts: duplicate after normalisation", lambda c: _names(["Built-up", "built up"]), DuplicateNameError,
          r"duplicates 'Built-up'.*must be distinct ignoring case"),
     Case("prompts: 500 classes", lambda c: _names([f"class {i}" for i in range(500)]), ValueError,
          r"500 classes is too many \(at most 200\); split the set"),

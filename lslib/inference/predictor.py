@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,21 +22,20 @@ import torch
 import xarray as xr
 
 from lslib.fusion import DEFAULT_MODE, UNKNOWN, FusionResult, Mode, decide, fused_scores
+from lslib.inference import teach as T
 from lslib.inference.inputs import image_tensor
 from lslib.model.landsegmenter import ImageEmbedding, SegmenterOutput, upsample_to
-from lslib.prompt_set import ClassPrompt, PromptSet, from_names, validate
+from lslib.model.spectral_adapter import normalise_bands, robust_band_stats
+from lslib.prompt_set import ClassPrompt, PromptSet, resolve
 
 DEFAULT_CACHE_BYTES = 1 << 30
 PromptKey = tuple[str, str | None, tuple[str, ...]]
 
 
 def resolve_prompts(prompts: PromptSet | Sequence[str] | str) -> PromptSet:
-    """A :class:`PromptSet`, a list of names or ``"water, forest, ..."`` -> a validated prompt set."""
-    if isinstance(prompts, str):
-        prompts = [p for p in (s.strip() for s in prompts.split(",")) if p]
-    ps = prompts if isinstance(prompts, PromptSet) else from_names(list(prompts))
-    validate(ps)  # a PromptSet validates on construction; re-checked for sets built with object.__setattr__
-    return ps
+    """The one prompt rule, :func:`lslib.prompt_set.resolve` (kept under this name): a PromptSet, a YAML path,
+    a preset key (``"esa_worldcover"``: its 11 classes), ``"water, forest, ..."`` or names -> a validated set."""
+    return resolve(prompts)
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -118,8 +117,12 @@ class Predictor:
         self.mode: Mode = mode
         self.alpha = alpha
         self._embeddings: OrderedDict[str, tuple[ImageEmbedding, xr.DataArray]] = OrderedDict()
+        self._bands: dict[str, tuple[torch.Tensor, tuple[str, ...], tuple[float, ...]]] = {}  # unit bands
         self._text: dict[PromptKey, torch.Tensor] = {}
         self._key: str | None = None
+        self._zero_shot: tuple[Any, tuple[SegmenterOutput, torch.Tensor, torch.Tensor]] | None = None
+        self._features: tuple[str, T.ImageFeatures] | None = None
+        self._fingerprint: str | None = None
         self.stats = {"image_encodes": 0, "text_encodes": 0, "predicts": 0}
 
     def sibling(self, *, cache_bytes: int = 0) -> Predictor:
@@ -167,6 +170,7 @@ class Predictor:
             self._embeddings.move_to_end(key)
         else:
             emb = self.model.encode_image(image.to(self.device), waves.to(self.device), names, norm_stats=norm_stats)
+            self._bands[key] = (self._unit_bands(image, waves, norm_stats), tuple(names), tuple(waves.tolist()))
             template = da.isel(band=0, drop=True)
             template = template.drop_vars([c for c in template.coords if c not in ("y", "x", "spatial_ref")])
             valid = xr.DataArray(np.isfinite(image[0].numpy()).any(0), dims=("y", "x"))
@@ -183,6 +187,13 @@ class Predictor:
                 self._embeddings.move_to_end(oldest)
                 continue
             del self._embeddings[oldest]
+            self._bands.pop(oldest, None)
+
+    @staticmethod
+    def _unit_bands(image: torch.Tensor, waves: torch.Tensor, norm_stats: torch.Tensor | None) -> torch.Tensor:
+        """The robust-stretched bands as the encoder sees them, ``(1, C, H, W)`` in [0, 1] (teaching features)."""
+        stats = robust_band_stats(image.float()) if norm_stats is None else norm_stats
+        return normalise_bands(image.float(), waves, stats)
 
     def cached_bytes(self) -> int:
         return sum(e.nbytes() for e, _ in self._embeddings.values())
@@ -216,6 +227,20 @@ class Predictor:
         return torch.stack(vectors)
 
     # --- prediction ------------------------------------------------------------------------------
+    def _zero_shot_low(self, ps: PromptSet) -> tuple[SegmenterOutput, torch.Tensor, torch.Tensor]:
+        """Decoder outputs and fused scores at stride 4 for the current image (the last one cached:
+        teaching re-uses them on every click)."""
+        key = (self._key, tuple(self.prompt_key(p) for p in ps), self.mode, self.alpha)
+        if self._zero_shot is not None and self._zero_shot[0] == key:
+            return self._zero_shot[1]
+        out = self.model.decode(self.embedding, self.text_embeddings(ps), upsample=False)
+        low, conf = fused_scores(
+            out.mask_logits, out.presence_logits, out.similarity, scale=self.model.alignment.scale(),
+            alpha=self.alpha, mode=self.mode,
+        )
+        self._zero_shot = (key, (out, low, conf))
+        return out, low, conf
+
     @torch.inference_mode()
     def raw(self, prompts: PromptSet | Sequence[str] | str) -> tuple[PromptSet, SegmenterOutput, FusionResult]:
         """Decoder outputs (at stride 4) and the fused decision at full resolution, as tensors (tiling uses this).
@@ -223,18 +248,116 @@ class Predictor:
         The fusion runs at the decoder's resolution and only the fused scores are upsampled (bilinear)
         to the image: 16x fewer pixels to fuse and one upsampling instead of two. Bilinear
         interpolation of the scores is a convex combination per pixel, so they stay in [0, 1].
+        A taught prompt set (:meth:`adapt`, ``docs/teach.md``) corrects the stride-4 scores with its head.
         """
         ps = resolve_prompts(prompts)
         emb = self.embedding
-        out = self.model.decode(emb, self.text_embeddings(ps), upsample=False)
-        low, conf = fused_scores(
-            out.mask_logits, out.presence_logits, out.similarity, scale=self.model.alignment.scale(),
-            alpha=self.alpha, mode=self.mode,
-        )
+        out, low, conf = self._zero_shot_low(ps)
         scores = upsample_to(low, emb).clamp_(0.0, 1.0)
+        teaching = T.teaching_of(ps)
+        if teaching is not None and teaching.head.taught:
+            bands = self._bands[self._key]  # type: ignore[index]
+            T.check_compatible(teaching.head, ps.names, bands[1], bands[2], self.fingerprint())
+            scores = teaching.head.apply(scores, self.image_features(), lambda x: upsample_to(x, emb))
         index, confidence = decide(scores, ps.thresholds)
         self.stats["predicts"] += 1
         return ps, out, FusionResult(scores=scores, class_index=index, confidence=confidence, class_confidence=conf)
+
+    # --- teaching --------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """Content hash of the model's weights (:func:`lslib.inference.teach.model_fingerprint`), once per predictor."""
+        if self._fingerprint is None:
+            self._fingerprint = T.model_fingerprint(self.model)
+        return self._fingerprint
+
+    def image_features(self) -> T.ImageFeatures:
+        """Teaching features of the current image (:class:`lslib.inference.teach.ImageFeatures`), once per image."""
+        if self._features is not None and self._features[0] == self._key:
+            return self._features[1]
+        _, template = self._embeddings[self._key]  # type: ignore[index]
+        feats = T.ImageFeatures.build(self.embedding.pixels, self._bands[self._key][0], template.values)  # type: ignore[index]
+        self._features = (str(self._key), feats)
+        return feats
+
+    def _labelled(self, ps: PromptSet, points: Sequence[T.Point]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                          list[str], torch.Tensor]:
+        """Points -> (rows, cols, labels, notes, zero-shot scores (N, K) at them) on the current image."""
+        template = self._embeddings[self._key][1]  # type: ignore[index]
+        rows, cols, labels, notes = T.to_cells(
+            points, template.rio.transform(), template.shape, template.values.astype(bool), ps.names
+        )
+        out, low, _ = self._zero_shot_low(ps)
+        full = upsample_to(low, self.embedding).clamp_(0.0, 1.0)
+        prior = full[0][:, torch.as_tensor(rows), torch.as_tensor(cols)].T
+        return rows, cols, labels, notes, prior
+
+    @torch.inference_mode()
+    def adapt(
+        self,
+        prompts: PromptSet | Sequence[str] | str,
+        points: Sequence[T.Point | tuple[float, float, str]],
+        *,
+        strength: float = T.DEFAULT_STRENGTH,
+        gamma: float = T.DEFAULT_GAMMA,
+        features: Sequence[str] = T.FEATURES,
+        crs: Any = None,
+    ) -> PromptSet:
+        """Teach the current image's map from labelled pixels; returns the *taught* prompt set.
+
+        Args:
+            prompts: the classes (names, ``"a, b"``, a preset key or a :class:`PromptSet`).
+            points: ``(x, y, class name)`` in the image's CRS (or :class:`~lslib.inference.teach.Point`);
+                classes without points stay zero-shot; points of classes not in ``prompts`` are ignored
+                (noted in ``teaching.notes``).
+            strength: penalty on the correction (smaller: each click moves more; ``docs/teach.md``).
+            gamma: kernel width (larger: a click moves only pixels that look more like it).
+            features: what the head reads: ``"pixels"`` (decoder features) and/or ``"bands"``.
+            crs: the points' CRS when it is not the image's (they are transformed to it).
+
+        ``predictor.predict(taught)`` maps with the correction (on this or any image of the same band set
+        and model), ``lslib.inference.teach.save_taught(taught, "taught.yaml")`` writes it for ``lslib predict``.
+        Never re-encodes the image.
+
+        Raises:
+            TeachError: points outside the image or on nodata, an empty class name, too many points.
+        """
+        ps = resolve_prompts(prompts)
+        emb_key = self._key
+        if emb_key is None:
+            raise RuntimeError("no image set: call predictor.set_image(da) first")
+        template = self._embeddings[emb_key][1]
+        img_crs = template.rio.crs if hasattr(template, "rio") else None
+        pts = [p if isinstance(p, T.Point) else T.Point(float(p[0]), float(p[1]), str(p[2])) for p in points]
+        if crs is not None and img_crs is not None and str(crs) != str(img_crs):
+            from pyproj import Transformer
+
+            tr = Transformer.from_crs(crs, img_crs, always_xy=True)
+            pts = [T.Point(*tr.transform(p.x, p.y), p.name) for p in pts]  # type: ignore[misc]
+        rows, cols, labels, notes, prior = self._labelled(ps, pts)
+        feats = self.image_features()
+        bands = self._bands[emb_key]
+        head = T.fit_head(
+            feats.at(rows, cols, features), labels, prior, ps.names, stats=feats.stats, features=tuple(features),
+            strength=strength, gamma=gamma, bands=bands[1], wavelengths=bands[2], model=self.fingerprint(),
+        )
+        kept = [p for p in pts if p.name in ps.names]
+        teaching = T.Teaching(head, tuple(kept), None if img_crs is None else img_crs.to_string(), notes)
+        return replace(ps, extra={**{k: v for k, v in ps.extra.items() if k != "path"}, "teaching": teaching})
+
+    def held_out_accuracy(self, taught: PromptSet) -> dict[str, Any]:
+        """Leave-one-out (or 5-fold) accuracy of the teaching of ``taught`` at its own points, on the current
+        image: every point predicted by a head fitted without it (:func:`lslib.inference.teach.held_out_accuracy`)."""
+        teaching = T.teaching_of(taught)
+        if teaching is None:
+            raise T.TeachError("this prompt set is not taught")
+        head = teaching.head
+        with torch.inference_mode():
+            rows, cols, labels, _, prior = self._labelled(taught, teaching.points)
+            feats = self.image_features()
+        return T.held_out_accuracy(
+            feats.at(rows, cols, head.features), labels, prior, taught.names, stats=feats.stats,
+            features=head.features, strength=head.strength, gamma=head.gamma,
+        )
 
     def predict(self, prompts: PromptSet | Sequence[str] | str, *, probabilities: bool = False) -> Prediction:
         """Zero-shot map of the current image for ``prompts`` (names, ``"a, b, c"`` or a :class:`PromptSet`).

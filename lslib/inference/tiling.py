@@ -256,7 +256,8 @@ def _map_large_area(
     Args:
         source: a Sentinel-2 band folder, a GeoTIFF/COG/JP2 (PNG/JPEG: pixel coordinates), a STAC item
             (pystac Item, dict or JSON path) or a ``(band, y, x)`` DataArray (NumPy or Dask) of any size.
-        prompts: a :class:`~lslib.prompt_set.PromptSet`, a list of names or ``"water, forest, ..."``.
+        prompts: a :class:`~lslib.prompt_set.PromptSet`, a prompt-set YAML path, a preset key
+            (``"esa_worldcover"``), ``"water, forest, ..."`` or a list of names (:func:`lslib.prompt_set.resolve`).
         out: output folder.
         predictor: a :class:`~lslib.inference.Predictor` (its fusion mode/alpha are used); default one
             around ``model`` (default: the released default, :func:`lslib.model.build.load_released`).
@@ -278,13 +279,11 @@ def _map_large_area(
         OSError: a failed write (e.g. disk full): the message says what is left and how to resume.
     """
     from lslib import __version__
-    from lslib.inference.predictor import resolve_prompts
+    from lslib.prompt_set import resolve
 
     start = time.perf_counter()
     out = Path(out)
-    if prompts is None or (isinstance(prompts, str | list | tuple) and not resolve_prompts_names(prompts)):
-        raise ValueError("the prompt set is empty: give class names, e.g. --prompts 'water, forest, cropland'")
-    ps = resolve_prompts(prompts)
+    ps = resolve(prompts)  # the one prompt rule (an empty set: ValueError saying what to pass)
     da, pixel, described = open_source(
         source, bands=bands, sensor=sensor, chunk=max(tile, 512), scale=scale, offset=offset
     )
@@ -293,13 +292,19 @@ def _map_large_area(
     grid = make_grid(height, width, tile=tile, overlap=overlap, block=block)
     pred = _resolve_predictor(predictor, model)
     checksum = model_checksum(pred.model)
+    from lslib.inference.teach import check_compatible, save_taught, teaching_of
+
+    teaching = teaching_of(ps)  # a taught prompt set: its head is loaded and checked before any pixel is mapped
+    if teaching is not None:
+        check_compatible(teaching.head, ps.names, [str(b) for b in da["band"].values],
+                         np.asarray(da["wavelength"].values, dtype=float).tolist(), pred.fingerprint())
     settings = {
         "input": described, "input_fingerprint": source_fingerprint(source, da), "prompts": ps.to_dict(),
         "thresholds": ps.thresholds, "fusion_mode": pred.mode, "alpha": pred.alpha,
         "radiometry": da.attrs.get("radiometry"), "radiometry_source": da.attrs.get("radiometry_source"),
         "scale": da.attrs.get("scale"), "offset": da.attrs.get("offset"), "norm_stats": da.attrs.get("norm_stats"),
         "model_variant": getattr(getattr(pred.model, "config", None), "variant", type(pred.model).__name__),
-        "model_sha256": checksum, "tile": tile, "overlap": overlap, "block": block, "shape": [height, width],
+        "model_sha256": checksum, "teaching": None if teaching is None else teaching.summary(), "tile": tile, "overlap": overlap, "block": block, "shape": [height, width],
     }  # fmt: skip
     signature = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
     state = _prepare_out(out, signature, resume=resume, overwrite=overwrite)
@@ -342,7 +347,11 @@ def _map_large_area(
         areas = _areas(ps.names, counts, record.valid_pixels, _pixel_hectares(da, pixel))
         from lslib.prompt_set import save as save_prompts
 
-        make_readable(save_prompts(ps, out / PROMPTS))
+        if teaching is not None:  # the taught prompt set travels with its head: the map can be reproduced
+            make_readable(save_taught(ps, out / PROMPTS))
+            make_readable(out / Path(PROMPTS).with_suffix(".safetensors").name)
+        else:
+            make_readable(save_prompts(ps, out / PROMPTS))
         writer.finalise({"LSLIB_AREAS": json.dumps(areas)})
         seconds = time.perf_counter() - start
         doc = {**meta, "pixels_mapped": record.valid_pixels, "areas": areas, "crs": str(writer.crs or ""),
@@ -372,13 +381,6 @@ def map_large_area(*args: Any, **kwargs: Any) -> MapResult:
         return _map_large_area(*args, **kwargs)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB << 20):  # bytes: rasterio passes an int to GDALSetCacheMax64
         return _map_large_area(*args, **kwargs)
-
-
-def resolve_prompts_names(prompts: Any) -> list[str]:
-    """Names of a list or comma-separated string (blank entries dropped): to detect an empty prompt set."""
-    if isinstance(prompts, str):
-        return [p for p in (s.strip() for s in prompts.split(",")) if p]
-    return [str(p) for p in prompts if str(p).strip()]
 
 
 def _transform(da: xr.DataArray, pixel: bool) -> Any:

@@ -190,6 +190,7 @@ def export(prediction: Prediction, prompts: PromptSet, folder: str | Path) -> di
     from lslib.atomic import atomic_path
     from lslib.data.readers import write_geotiff
     from lslib.mapui.render import UNKNOWN_COLOURS, hex_to_rgba
+    from lslib.inference.teach import save_taught, teaching_of
     from lslib.prompt_set import save
 
     out = Path(folder)
@@ -210,7 +211,8 @@ def export(prediction: Prediction, prompts: PromptSet, folder: str | Path) -> di
     paths = {
         "classes": write_geotiff(classes, out / "classes.tif", colormap=colormap, tags=tags),
         "confidence": write_geotiff(prediction.confidence, out / "confidence.tif"),
-        "prompts": save(prompts, out / "prompts.yaml"),
+        # a taught prompt set keeps its teaching (points + head sidecar), so the export re-maps as shown
+        "prompts": save_taught(prompts, out / "prompts.yaml") if teaching_of(prompts) else save(prompts, out / "prompts.yaml"),
     }
     import geopandas as gpd
     from rasterio.features import shapes

@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from lslib.inference import Prediction, Predictor, with_scene_stretch
+from lslib.inference.colours import name_embedder
 from lslib.mapui import render as R
 from lslib.mapui.aoi import AoiError, bounds_geojson, clip_bounds, clip_geojson, geometry_of
 from lslib.mapui.common import guarded, message_html, zoom_for
@@ -28,6 +29,7 @@ from lslib.mapui.editor import PromptEditor
 from lslib.mapui.imagery import default_scene, load_image, load_reference
 from lslib.mapui.panel_analysis import ComparePanel, InspectPanel, StatsPanel
 from lslib.mapui.panel_aoi import AoiPanel
+from lslib.mapui.panel_teach import TeachPanel
 from lslib.prompt_set import PromptSet
 
 AoiSpec = tuple[float, float, float, float] | Mapping[str, Any] | None
@@ -42,7 +44,9 @@ class MapApp:
             default real scene (a TerraMesh Sentinel-2 chip, with its Esri/IO LULC label as ``reference``).
         predictor: a :class:`lslib.inference.Predictor` (``None``: the trained default model; device = the
             predictor's, so a GPU hub uses its GPU).
-        prompts: PromptSet, names, ``"a, b, c"`` or a taxonomy preset key.
+        prompts: PromptSet, names, ``"a, b, c"``, a taxonomy preset key or a prompt-set YAML path (the one
+            prompt rule, :func:`lslib.prompt_set.resolve`); classes without a colour are drawn like their nearest
+            product class (:func:`lslib.prompt_set.suggest_colours` with the predictor's text encoder).
         reference: ``(y, x)`` label with ``attrs["taxonomy"]`` (or a path with ``reference_taxonomy=``).
         aoi: ``(minx, miny, maxx, maxy)`` in the image CRS, a GeoJSON polygon in EPSG:4326, or ``None`` (whole
             image): the headless fallback when nobody draws.
@@ -98,7 +102,9 @@ class MapApp:
         self.status.add_class("lslib-status")
         self.legend = w.HTML(R.legend_html([]))
         self.legend.add_class("lslib-legend")
-        self.editor = PromptEditor(prompts, on_change=guarded(self.show_error)(self._on_prompts))
+        self.editor = PromptEditor(
+            prompts, on_change=guarded(self.show_error)(self._on_prompts), embed=name_embedder(self.predictor.model)
+        )
         backdrop, bounds = self._backdrop()
         self.map = Map(
             center=_centre(bounds),
@@ -133,17 +139,18 @@ class MapApp:
         self.compare = ComparePanel(self)
         self.inspect = InspectPanel(self)
         self.stats = StatsPanel(self)
+        self.teach = TeachPanel(self)
         self.map.on_interaction(guarded(self.show_error)(self._on_interaction))
         self.tabs = w.Tab(
             children=[
                 self.editor.widget,
                 self.aoi_panel.widget,
                 self.compare.widget,
-                self.inspect.widget,
+                w.VBox([self.inspect.widget, self.teach.widget]),
                 self.stats.widget,
             ]
         )
-        for i, title in enumerate(["prompts", "area & imagery", "compare", "inspect", "stats & export"]):
+        for i, title in enumerate(["prompts", "area & imagery", "compare", "inspect & teach", "stats & export"]):
             self.tabs.set_title(i, title)
         self.tabs.observe(guarded(self.show_error)(lambda _c: self._refresh_panels()), names="selected_index")
         side = w.VBox([self.legend, self.opacity, self.show_confidence], layout=w.Layout(width="260px"))
@@ -163,7 +170,11 @@ class MapApp:
         except AoiError as exc:
             self.show_error(str(exc))
             return self.prediction
-        pred = self._render(self.editor.prompts)
+        if self.teach.points:
+            self.teach.refit()  # the teaching points re-teach the map on this AOI
+            pred = self.prediction
+        else:
+            pred = self._render(self.editor.prompts)
         self._outline()
         return pred
 
@@ -222,7 +233,7 @@ class MapApp:
 
     def probabilities(self) -> xr.DataArray:
         """``(class, y, x)`` fused scores of the current prompts on the AOI (computed once per prompt set)."""
-        ps = self.editor.prompts
+        ps = self.teach.taught or self.editor.prompts
         if self._probabilities is None or self._probabilities[0] != ps:
             self._ensure_aoi()
             self._ensure_current()
@@ -252,6 +263,29 @@ class MapApp:
 
         pred = self._need_prediction()
         return export(pred, pred.prompts, folder)
+
+    # --- what the panels use ---------------------------------------------------------------------
+    def ensure_encoded(self) -> None:
+        """Clip the AOI and make it the predictor's current image (encoded once, then cached)."""
+        self._ensure_aoi()
+        self._ensure_current()
+
+    def render(self, prompts: PromptSet) -> Prediction:
+        """Map the AOI with ``prompts`` (zero-shot or taught) and update overlay, legend and panels."""
+        return self._render(prompts)
+
+    def contains(self, x: float, y: float) -> bool:
+        """Whether ``(x, y)`` in the image CRS falls on a pixel of the current AOI."""
+        self._ensure_aoi()
+        assert self._aoi is not None
+        col, row = ~self._aoi.rio.transform() * (x, y)
+        return 0 <= row < self._aoi.sizes["y"] and 0 <= col < self._aoi.sizes["x"]
+
+    def zero_shot_png(self) -> str:
+        """The zero-shot map of the current prompts on the AOI as a PNG data URL (split view of teach mode)."""
+        self.ensure_encoded()
+        prompts = self.editor.prompts
+        return R.data_url(self._class_png(self.predictor.predict(prompts), prompts, self.renders))
 
     @property
     def aoi(self) -> xr.DataArray:
@@ -313,6 +347,8 @@ class MapApp:
     def _on_prompts(self, prompts: PromptSet) -> None:
         if self._aoi is None or self.prediction is None:
             self.run()  # first edit before run(): encode the AOI first
+        elif self.teach.points:
+            self.teach.refit()  # the points re-teach the edited classes (points of removed classes set aside)
         else:
             self._render(prompts)
 

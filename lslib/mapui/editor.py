@@ -10,10 +10,15 @@ edit); an invalid one (blank or duplicate names after normalisation, more than 2
 shows the reason in the panel's message line and leaves the current set - and hence the map - unchanged.
 Programmatic methods (:meth:`PromptEditor.set_name`, :meth:`add_class`, ...) go through the same widgets and
 the same path as typing.
+
+What the editor starts from follows the one prompt rule (:func:`lslib.prompt_set.resolve`), and classes that
+come without a colour (free text, a YAML without colours, a new row) get the colour of their nearest product
+class (:func:`lslib.prompt_set.suggest_colours`; the map app embeds with its model's text encoder).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,18 +33,10 @@ ChangeCallback = Callable[[PromptSet], None]
 _PALETTE = tuple(psm.from_names([f"c{i}" for i in range(20)]).colours)
 
 
-def initial_prompts(prompts: PromptSet | Sequence[str] | str) -> PromptSet:
-    """A prompt set from a PromptSet, a taxonomy preset key (``"esa_worldcover"``), ``"a, b, c"`` or names."""
-    if isinstance(prompts, PromptSet):
-        return prompts
-    if isinstance(prompts, str):
-        if "," not in prompts:
-            try:
-                return psm.from_taxonomy(prompts)
-            except ValueError:
-                pass
-        prompts = [p.strip() for p in prompts.split(",") if p.strip()]
-    return psm.from_names(list(prompts))
+def initial_prompts(prompts: PromptSet | Sequence[str] | str | os.PathLike[str]) -> PromptSet:
+    """A PromptSet, a YAML path, a taxonomy preset key (``"esa_worldcover"``), ``"a, b, c"`` or names -> a set:
+    the one prompt rule of every door, :func:`lslib.prompt_set.resolve`."""
+    return psm.resolve(prompts)
 
 
 def _to_hex(colour: str) -> str:
@@ -117,12 +114,22 @@ class PromptEditor:
     """Widget-editable prompt set. ``prompts``: the last valid set; ``error``: the current problem or None.
 
     Args:
-        prompts: the initial set (a preset key, names, ``"a, b, c"`` or a PromptSet).
+        prompts: the initial set (:func:`initial_prompts`: a PromptSet, a YAML path, a preset key, names or
+            ``"a, b, c"``).
         on_change: called with the new PromptSet after each valid edit (more with :meth:`on_change`).
+        embed: ``names -> (N, D)`` text embeddings for the colours of classes without one
+            (:func:`lslib.prompt_set.suggest_colours`); ``None``: lexical matching.
     """
 
-    def __init__(self, prompts: PromptSet | Sequence[str] | str, on_change: ChangeCallback | None = None) -> None:
-        first = initial_prompts(prompts)
+    def __init__(
+        self,
+        prompts: PromptSet | Sequence[str] | str | os.PathLike[str],
+        on_change: ChangeCallback | None = None,
+        *,
+        embed: psm.Embed | None = None,
+    ) -> None:
+        self._embed = embed
+        first = psm.suggest_colours(initial_prompts(prompts), embed)
         self._callbacks: list[ChangeCallback] = [on_change] if on_change else []
         self._rows: list[_Row] = []
         self._muted = 0
@@ -204,8 +211,11 @@ class PromptEditor:
         self._rows[i].threshold.value = threshold
 
     def add_class(self, name: str = "", *, colour: str | None = None) -> None:
-        """Append a class (a blank name adds an empty row to type into; it stays an error until named)."""
-        self._rows.append(self._make_row(ClassPrompt(name=name, colour=colour)))
+        """Append a class (a blank name adds an empty row to type into; it stays an error until named).
+
+        Without ``colour`` it gets the suggested colour of its name (distinct from the other rows')."""
+        prompt = ClassPrompt(name=name, colour=colour)
+        self._rows.append(self._make_row(prompt if colour is not None else self._suggested([prompt])[-1]))
         self._show_rows()
         self._edited()
 
@@ -222,15 +232,16 @@ class PromptEditor:
         self._show_rows()
         self._edited()
 
-    def set_prompts(self, prompts: PromptSet | Sequence[str] | str) -> None:
+    def set_prompts(self, prompts: PromptSet | Sequence[str] | str | os.PathLike[str]) -> None:
         """Replace every row (one change). Names are not validated first: an invalid list shows its error."""
-        if isinstance(prompts, PromptSet | str):
-            ps = initial_prompts(prompts)
+        if isinstance(prompts, PromptSet | str | os.PathLike):
+            ps = psm.suggest_colours(initial_prompts(prompts), self._embed)
             self._meta = (ps.name, ps.threshold, ps.taxonomy)
             classes = list(ps.classes)
         else:
             self._meta = ("prompts", 0.0, None)
-            classes = [ClassPrompt(name=str(n)) for n in prompts]
+            self._rows = []  # the new list replaces every row: no old colour to avoid
+            classes = self._suggested([ClassPrompt(name=str(n)) for n in prompts])
         self._muted += 1
         try:
             self._set_rows(classes)
@@ -269,6 +280,16 @@ class PromptEditor:
         return out
 
     # --- internals -----------------------------------------------------------------------------
+    def _suggested(self, new: list[ClassPrompt]) -> list[ClassPrompt]:
+        """``new`` with suggested colours, distinct from the current rows'; unchanged while the rows plus
+        ``new`` are not a valid set (a blank or duplicate name): their rows take free palette colours."""
+        try:
+            rows = tuple(r.prompt(self._meta[1]) for r in self._rows)
+            ps = psm.suggest_colours(PromptSet(classes=(*rows, *new)), self._embed)
+        except ValueError:
+            return new
+        return list(ps.classes[len(rows) :])
+
     def _free_colour(self) -> str:
         used = {r.colour.value.lower() for r in self._rows}
         for c in _PALETTE:
@@ -296,16 +317,15 @@ class PromptEditor:
     def _candidate(self) -> PromptSet:
         name, threshold, taxonomy = self._meta
         classes = tuple(r.prompt(threshold) for r in self._rows)
-        seen: dict[str, int] = {}
-        for i, c in enumerate(classes):  # two classes with one name: refused here too (see docs/mapui.md)
-            key = psm.normalise_name(c.name)
-            if key and key in seen:
-                raise ValueError(
-                    f"class {i + 1} {c.name!r} has the same name as class {seen[key] + 1} "
-                    f"{classes[seen[key]].name!r} (ignoring case, spaces and punctuation); rename one of them"
-                )
-            seen[key] = i
-        return PromptSet(classes=classes, name=name, threshold=threshold, taxonomy=taxonomy)
+        try:  # lslib.prompt_set.validate is the one check; two rows with one name are worded for the rows
+            return PromptSet(classes=classes, name=name, threshold=threshold, taxonomy=taxonomy)
+        except psm.DuplicateNameError as exc:
+            if not exc.names:
+                raise
+            raise ValueError(
+                f"class {exc.index + 1} {exc.term!r} has the same name as class {exc.other_index + 1} "
+                f"{exc.other!r} (ignoring case, spaces and punctuation); rename one of them"
+            ) from None
 
     def _edited(self) -> None:
         """Validate the rows; a valid, different set becomes current and is announced once."""

@@ -130,7 +130,7 @@ class InspectPanel:
         self.last_scores: dict[str, float] | None = None
         self.last_accuracy: dict[str, Any] | None = None
         self.message = w.HTML()
-        self._mode = w.ToggleButtons(options=["scores", "label points"], value="scores")
+        self._mode = w.ToggleButtons(options=["scores", "label points", "teach"], value="scores")
         self._class = w.Dropdown(options=[], description="class")
         self._clear = w.Button(description="clear points", icon="eraser")
         self._clear.on_click(guarded(self._error)(lambda _b: self.clear()))
@@ -150,7 +150,8 @@ class InspectPanel:
         return str(self._mode.value)
 
     def set_mode(self, mode: str, class_name: str | None = None) -> None:
-        """``"scores"`` or ``"label points"`` (then clicks label pixels as ``class_name``)."""
+        """``"scores"``, ``"label points"`` (clicks add reference points of ``class_name``) or ``"teach"``
+        (clicks teach the map ``class_name`` there: :class:`lslib.mapui.panel_teach.TeachPanel`)."""
         self._mode.value = mode
         if class_name is not None:
             self._class.value = class_name
@@ -160,10 +161,14 @@ class InspectPanel:
         guarded(self._error)(self._click)(lat, lon)
 
     def _click(self, lat: float, lon: float) -> None:
-        if self.mode == "label points":
+        if self.mode in ("label points", "teach"):
             if not self._class.value:
                 raise ValueError("choose the class of the point first")
-            self.label_at(lat, lon, str(self._class.value))
+            if self.mode == "teach":
+                self._app.teach.teach_at(lat, lon, str(self._class.value))
+                self.message.value = ""
+            else:
+                self.label_at(lat, lon, str(self._class.value))
         else:
             self.scores_at(lat, lon)
 
