@@ -67,7 +67,7 @@ def as_dataarray(sample: Sample) -> Any:
     import xarray as xr
 
     img = np.asarray(sample["image"], dtype=np.float32)
-    c, h, w = img.shape
+    _c, h, w = img.shape
     da = xr.DataArray(img, dims=("band", "y", "x"), coords={
         "band": list(sample["band_names"]), "wavelength": ("band", np.asarray(sample["wavelengths"], np.float64)),
         "y": np.arange(h) + 0.5, "x": np.arange(w) + 0.5})
@@ -284,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import torch
-
     from generalization import checkpoint_split, resolve_las, resolve_model
+
     from lslib.inference import Predictor
     from lslib.inference.teach import DEFAULT_GAMMA, DEFAULT_STRENGTH, FEATURES
 

@@ -1,7 +1,10 @@
 """The quick-start notebook in a real browser: JupyterLab + headless Chromium driven by playwright-core.
 
 What a student on Binder does: open ``00_quickstart.ipynb``, Run > Run All Cells, see a leaflet map with
-the zero-shot overlay and the prompt editor, type a new class name, press Enter, see the map re-render.
+the zero-shot overlay and the prompt editor, type a new class name, press Enter, see the map re-render;
+then teach: in the "inspect & teach" tab choose the click mode "teach" and a class, click the map twice
+inside the overlay, see the overlay re-rendered after each click, two teaching markers and the teach
+panel's "2 teaching point(s)" with its held-out accuracy.
 The node script ``tests/browser/run_notebook.mjs`` does exactly that and checks the DOM; this test starts
 and stops the server. Needs ``make browser-deps`` (Debian chromium + playwright-core): skipped without it,
 a failure in CI (``CI=true``). The kernel uses the released default model.
@@ -184,5 +187,18 @@ def test_quickstart_notebook_in_a_real_browser(tmp_path: Path) -> None:
         (i["src_hash"], i["src_len"]) for i in before["overlays"]
     }
     assert changed, "the overlay image did not change after the edit"
-    for name in ("01-opened.png", "02-map.png", "03-edited.png"):
+
+    teach = result["teach"]
+    assert teach["class"] in teach["classes"] and teach["class"] in teach["panel"].replace("\xa0", " ")
+    n_before = int(teach["before"]["status"].split("rendered ", 1)[1].split()[0])
+    assert f"rendered {n_before + 2}" in teach["after"]["status"], "one render per teach click"
+    keys = [{(i["src_hash"], i["src_len"]) for i in state["overlays"]} for state in (teach["before"], teach["after"])]
+    assert keys[1] - keys[0], "the overlay image did not change after the teach clicks"
+    (x1, y1), (x2, y2) = ((c["x"], c["y"]) for c in teach["clicks"])
+    assert abs(x1 - x2) + abs(y1 - y2) > 20, "the two teach clicks must be at different points"
+    assert teach["before"]["paths"]["teach_markers"] == 0
+    assert teach["after"]["paths"]["teach_markers"] == 2, teach["after"]["paths"]
+    assert teach["after"]["paths"]["interactive"] == teach["before"]["paths"]["interactive"] + 2
+    assert "2 teaching point(s)" in teach["panel"] and "held-out accuracy" in teach["panel"], teach["panel"]
+    for name in ("01-opened.png", "02-map.png", "03-edited.png", "04-taught.png"):
         assert (out / name).stat().st_size > 10_000, name

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,12 +26,6 @@ def test_kernel_values_by_hand() -> None:
     k = T.kernel(u, v, gamma=1.0)
     # |u - v|^2 / F = 0 and (1 + 1) / 2 = 1
     assert torch.allclose(k[:, 0], torch.tensor([1.0, math.exp(-1.0)]))
-
-
-def _toy(prior_row: list[float], values: list[float]) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
-    stats = {"bands": (torch.zeros(1), torch.ones(1))}
-    prior = torch.tensor([prior_row] * len(values))
-    return stats, prior
 
 
 def test_no_points_is_the_zero_shot_map() -> None:
@@ -132,7 +125,7 @@ def test_adapt_corrects_without_reencoding(predictor, scene) -> None:  # type: i
     assert predictor.stats["image_encodes"] == encodes  # the cached embedding only
     assert taught.extra["teaching"].summary()["points"]["water"] == 10
     codes = np.array([1, 2, 4, 5, 9])
-    ok = np.isin(ref, codes)
+    np.isin(ref, codes)
 
     def recall(p):  # type: ignore[no-untyped-def]  # mean per-class recall (the scene is 40 % crops)
         got = codes[np.asarray(p.class_map.values).clip(0)]
@@ -147,7 +140,9 @@ def test_adapt_corrects_without_reencoding(predictor, scene) -> None:  # type: i
     assert changed < 0.5
 
 
-def test_taught_prompt_set_round_trip_and_lslib_predict(predictor, scene, sample, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_taught_prompt_set_round_trip_and_lslib_predict(  # type: ignore[no-untyped-def]
+    predictor, scene, sample, tmp_path
+) -> None:
     from lslib.cli import main
     from lslib.inference.tiling import map_large_area
     from lslib.prompt_set import load
@@ -175,14 +170,15 @@ def test_taught_prompt_set_round_trip_and_lslib_predict(predictor, scene, sample
         tiled = f.read(1)
     assert (tiled == a).mean() > 0.99
     # the CLI reads it too
-    rc = main(["predict", "--image", str(src), "--sensor", "s2-l2a", "--prompt-set", str(path), "--out", str(tmp_path / "cli")])
+    rc = main(["predict", "--image", str(src), "--sensor", "s2-l2a", "--prompt-set", str(path),
+               "--out", str(tmp_path / "cli")])
     assert rc == 0
     assert json.loads((tmp_path / "cli" / "map.json").read_text())["teaching"]["points"]["water"] == 5
 
 
 # --- bad input ---------------------------------------------------------------------------------------------
 def test_bad_points_are_refused_clearly(predictor, scene) -> None:  # type: ignore[no-untyped-def]
-    da, ref = scene
+    da, _ref = scene
     predictor.set_image(da)
     x0, y0 = float(da.x[10]), float(da.y[10])
     with pytest.raises(T.TeachError, match="outside the image"):
@@ -236,7 +232,7 @@ def test_map_app_teach_mode(predictor, scene, tmp_path) -> None:  # type: ignore
     from lslib.mapui import MapApp
     from lslib.prompt_set import load
 
-    da, ref = scene
+    da, _ref = scene
     app = MapApp(image=da, predictor=predictor, prompts=PROMPTS)
     app.run()
     zero_png, renders = app.overlay_png, app.renders
@@ -266,6 +262,9 @@ def test_map_app_teach_mode(predictor, scene, tmp_path) -> None:  # type: ignore
     out = app.teach.save(tmp_path / "taught.yaml")
     assert load(out).extra["teaching"]["counts"] == {"water": 1, "trees": 1, "crops": 0, "built area": 0,
                                                      "rangeland": 0}
+    files = app.export(tmp_path / "export")  # the export keeps the teaching: it re-maps as shown
+    assert (tmp_path / "export" / "prompts.safetensors").exists()
+    assert load(files["prompts"]).extra["teaching"]["counts"]["water"] == 1
     app.teach.undo()
     assert len(app.teach.points) == 1 and len(app.teach._markers.layers) == 1
     app.teach.clear()

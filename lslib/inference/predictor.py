@@ -284,9 +284,10 @@ class Predictor:
         """Points -> (rows, cols, labels, notes, zero-shot scores (N, K) at them) on the current image."""
         template = self._embeddings[self._key][1]  # type: ignore[index]
         rows, cols, labels, notes = T.to_cells(
-            points, template.rio.transform(), template.shape, template.values.astype(bool), ps.names
+            points, template.rio.transform(), (template.shape[0], template.shape[1]), template.values.astype(bool),
+            ps.names,
         )
-        out, low, _ = self._zero_shot_low(ps)
+        _out, low, _ = self._zero_shot_low(ps)
         full = upsample_to(low, self.embedding).clamp_(0.0, 1.0)
         prior = full[0][:, torch.as_tensor(rows), torch.as_tensor(cols)].T
         return rows, cols, labels, notes, prior
@@ -332,7 +333,7 @@ class Predictor:
             from pyproj import Transformer
 
             tr = Transformer.from_crs(crs, img_crs, always_xy=True)
-            pts = [T.Point(*tr.transform(p.x, p.y), p.name) for p in pts]  # type: ignore[misc]
+            pts = [T.Point(*tr.transform(p.x, p.y), p.name) for p in pts]
         rows, cols, labels, notes, prior = self._labelled(ps, pts)
         feats = self.image_features()
         bands = self._bands[emb_key]
@@ -344,7 +345,7 @@ class Predictor:
         teaching = T.Teaching(head, tuple(kept), None if img_crs is None else img_crs.to_string(), notes)
         return replace(ps, extra={**{k: v for k, v in ps.extra.items() if k != "path"}, "teaching": teaching})
 
-    def held_out_accuracy(self, taught: PromptSet) -> dict[str, Any]:
+    def held_out_accuracy(self, taught: PromptSet, *, loo_below: int = 30) -> dict[str, Any]:
         """Leave-one-out (or 5-fold) accuracy of the teaching of ``taught`` at its own points, on the current
         image: every point predicted by a head fitted without it (:func:`lslib.inference.teach.held_out_accuracy`)."""
         teaching = T.teaching_of(taught)
@@ -356,7 +357,7 @@ class Predictor:
             feats = self.image_features()
         return T.held_out_accuracy(
             feats.at(rows, cols, head.features), labels, prior, taught.names, stats=feats.stats,
-            features=head.features, strength=head.strength, gamma=head.gamma,
+            features=head.features, strength=head.strength, gamma=head.gamma, loo_below=loo_below,
         )
 
     def predict(self, prompts: PromptSet | Sequence[str] | str, *, probabilities: bool = False) -> Prediction:

@@ -132,7 +132,7 @@ def to_cells(
         if p.name not in index:
             stale[p.name] = stale.get(p.name, 0) + 1
             continue
-        col, row = (int(math.floor(v)) for v in inv * (p.x, p.y))
+        col, row = (math.floor(v) for v in inv * (p.x, p.y))
         if not (0 <= row < shape[0] and 0 <= col < shape[1]):
             raise TeachError(f"the point ({p.x:.1f}, {p.y:.1f}) of {p.name!r} is outside the image; click inside it")
         if not valid[row, col]:
@@ -192,7 +192,8 @@ class TaughtHead:
 
     def gram(self, u: dict[str, torch.Tensor]) -> torch.Tensor:
         """``{kind: (M, F_kind)}`` standardised -> ``(M, N)`` kernel with the support."""
-        return sum(kernel(u[k], self.support[k].to(u[k]), self.gamma) for k in self.features) / len(self.features)
+        grams = [kernel(u[k], self.support[k].to(u[k]), self.gamma) for k in self.features]
+        return torch.stack(grams).mean(0)
 
     def correction(self, feats: ImageFeatures, upsample: Any, rows_per_chunk: int = 64) -> torch.Tensor:
         """The logit correction on the image's full grid ``(1, K, H, W)``; ``upsample`` maps stride 4 to it.
@@ -476,7 +477,8 @@ def _load_teaching(doc: Any, yaml_path: Path, classes: tuple[str, ...]) -> Teach
         classes, {f: t[f"support.{f}"] for f in features}, t["alpha"], float(t["prior_scale"][0]),
         float(doc.get("gamma", DEFAULT_GAMMA)), {f: t[f"mean.{f}"] for f in features},
         {f: t[f"std.{f}"] for f in features}, {c: int(counts.get(c, 0)) for c in classes}, features=features,
-        bands=tuple(map(str, doc.get("bands") or ())), wavelengths=tuple(float(v) for v in doc.get("wavelengths") or ()),
+        bands=tuple(map(str, doc.get("bands") or ())),
+        wavelengths=tuple(float(v) for v in doc.get("wavelengths") or ()),
         model=str(doc.get("model") or ""), strength=float(doc.get("strength", DEFAULT_STRENGTH)),
     )
     teaching = Teaching(head, tuple(points), doc.get("crs"))

@@ -304,7 +304,8 @@ def _map_large_area(
         "radiometry": da.attrs.get("radiometry"), "radiometry_source": da.attrs.get("radiometry_source"),
         "scale": da.attrs.get("scale"), "offset": da.attrs.get("offset"), "norm_stats": da.attrs.get("norm_stats"),
         "model_variant": getattr(getattr(pred.model, "config", None), "variant", type(pred.model).__name__),
-        "model_sha256": checksum, "teaching": None if teaching is None else teaching.summary(), "tile": tile, "overlap": overlap, "block": block, "shape": [height, width],
+        "model_sha256": checksum, "teaching": None if teaching is None else teaching.summary(),
+        "tile": tile, "overlap": overlap, "block": block, "shape": [height, width],
     }  # fmt: skip
     signature = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
     state = _prepare_out(out, signature, resume=resume, overwrite=overwrite)

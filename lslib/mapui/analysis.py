@@ -189,8 +189,8 @@ def export(prediction: Prediction, prompts: PromptSet, folder: str | Path) -> di
     class, image CRS, ``area_ha``); every file atomically. Returns ``{kind: path}``."""
     from lslib.atomic import atomic_path
     from lslib.data.readers import write_geotiff
-    from lslib.mapui.render import UNKNOWN_COLOURS, hex_to_rgba
     from lslib.inference.teach import save_taught, teaching_of
+    from lslib.mapui.render import UNKNOWN_COLOURS, hex_to_rgba
     from lslib.prompt_set import save
 
     out = Path(folder)
@@ -212,7 +212,7 @@ def export(prediction: Prediction, prompts: PromptSet, folder: str | Path) -> di
         "classes": write_geotiff(classes, out / "classes.tif", colormap=colormap, tags=tags),
         "confidence": write_geotiff(prediction.confidence, out / "confidence.tif"),
         # a taught prompt set keeps its teaching (points + head sidecar), so the export re-maps as shown
-        "prompts": save_taught(prompts, out / "prompts.yaml") if teaching_of(prompts) else save(prompts, out / "prompts.yaml"),
+        "prompts": (save_taught if teaching_of(prompts) else save)(prompts, out / "prompts.yaml"),
     }
     import geopandas as gpd
     from rasterio.features import shapes

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 #: points are refitted on every click; this many at most in one session (then: train a model)
 MAX_TEACH_POINTS = 500
+#: leave-one-out accuracy up to this many points, 5-fold beyond (every click refits: keep it fast)
+LOO_BELOW = 10
 
 
 class TeachPanel:
@@ -154,7 +156,8 @@ class TeachPanel:
         if self.taught is None:
             raise TeachError("nothing taught yet: click a few pixels in teach mode first")
         out = save_taught(self.taught, path)
-        self.message.value = f"<small>saved {html.escape(str(out))} (+ {html.escape(Path(out).stem)}.safetensors)</small>"
+        sidecar = html.escape(Path(out).stem)
+        self.message.value = f"<small>saved {html.escape(str(out))} (+ {sidecar}.safetensors)</small>"
         return out
 
     def split(self, on: bool = True) -> None:
@@ -173,7 +176,7 @@ class TeachPanel:
         if self.taught is None:
             self.last_accuracy = None
             return
-        self.last_accuracy = self._app.predictor.held_out_accuracy(self.taught)
+        self.last_accuracy = self._app.predictor.held_out_accuracy(self.taught, loo_below=LOO_BELOW)
 
     def _show(self) -> None:
         counts: dict[str, int] = {}
@@ -184,14 +187,15 @@ class TeachPanel:
             f"<tr><td><span style='color:{colours.get(n, '#000')}'>&#9679;</span> {html.escape(n)}</td>"
             f"<td>{c}</td></tr>" for n, c in counts.items()
         )
-        self.counts_html.value = (f"<b>{len(self.points)} teaching point(s)</b><table class='lslib-table'>{rows}</table>"
+        head = f"<b>{len(self.points)} teaching point(s)</b>"
+        self.counts_html.value = (f"{head}<table class='lslib-table'>{rows}</table>"
                                   if self.points else "<small>no teaching points: the map is zero-shot</small>")
         notes = "".join(f"<div><small>{html.escape(n)}</small></div>" for n in self.notes)
         acc = self.last_accuracy
         if not acc or not acc["n"]:
             self.accuracy_html.value = notes
             return
-        how = "leave-one-out" if acc["n"] <= 10 else "5-fold"
+        how = "leave-one-out" if acc["n"] <= LOO_BELOW else "5-fold"
         oa, zs = acc["oa"], acc["zero_shot_oa"]
         per = "".join(f"<tr><td>{html.escape(n)}</td><td>{e['correct']}/{e['n']}</td></tr>"
                       for n, e in acc["per_class"].items())
