@@ -1,7 +1,8 @@
 """The benchmark JSON contract shared by ``bench/*.py`` (``--json PATH``) and read by ``bench/run_all.py``.
 
 ``{"title": str, "tables": [{"caption": str, "rows": [dict, ...]}], "targets": [{"metric": str,
-"target": str, "measured": float, "unit": str, "met": bool}], "machine": str}``, and optionally
+"target": str, "measured": float, "unit": str, "met": bool}], "machine": str}``, optionally ``"figures": [{"caption",
+"path"}]`` (repository-relative images), and optionally
 ``"baselines": [{"metric", "method", "value", "baseline", "baseline_value", "higher_is_better"}]``: a
 measurement beside a baseline measured in the same run (``run_all.py`` prints their ratio).
 """
@@ -48,8 +49,10 @@ def target(metric: str, target: str, measured: float, unit: str, met: bool) -> d
 
 
 def write_json(path: str | Path | None, title: str, tables: list[dict[str, Any]],
-               targets: list[dict[str, Any]] | None = None, baselines: list[dict[str, Any]] | None = None) -> None:
-    """Write the contract document (atomically) when ``path`` is given."""
+               targets: list[dict[str, Any]] | None = None, baselines: list[dict[str, Any]] | None = None,
+               figures: list[dict[str, Any]] | None = None) -> None:
+    """Write the contract document (atomically) when ``path`` is given (``figures``: ``[{"caption", "path"}]``,
+    repository-relative image paths shown under the tables)."""
     if not path:
         return
     from lslib.atomic import write_text
@@ -57,4 +60,6 @@ def write_json(path: str | Path | None, title: str, tables: list[dict[str, Any]]
     doc: dict[str, Any] = {"title": title, "tables": tables, "targets": targets or [], "machine": machine()}
     if baselines:
         doc["baselines"] = baselines
+    if figures:
+        doc["figures"] = figures
     write_text(path, json.dumps(doc, indent=1, default=lambda v: v.item() if hasattr(v, "item") else str(v)))

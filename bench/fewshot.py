@@ -21,7 +21,7 @@ defaults in :mod:`lslib.inference.teach`. ``--speed`` times one click on a 512 x
 the map app's overlay render).
 
     LSLIB_DATA_MIRROR=../shared/data .venv/bin/python bench/fewshot.py [--checkpoint DIR] [--las DIR]
-        [--repeats 3] [--grid] [--out DIR] [--json PATH] [--quick]
+        [--repeats 3] [--grid] [--plot PNG] [--json PATH] [--quick] [--no-speed]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from _contract import target, write_json
 os.environ.setdefault("LSLIB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+REPO = Path(__file__).resolve().parents[1]
 KS = (0, 1, 3, 5, 10, 20)
 TERRAMESH = "terramesh-examples-s2-esri-lulc"
 SITES = ("282D_485L_3_3", "38D_378R_2_3", "433D_629L_3_1", "637U_59R_1_3")  # the fifth is snow only
@@ -162,6 +163,7 @@ def run_case(case: Case, predictor: Any, ks: tuple[int, ...], repeats: int, sett
     methods = ["zero-shot", *(s.label for s in settings), *(["RF"] if forest else [])]
     cms = {(m, k, r): ConfusionMatrix([int(c) for c in codes]) for m in methods for k in ks for r in range(repeats)}
     flips: list[float] = []
+    fixes: list[float] = []
     for s_i, sample in enumerate(case.samples):
         label = np.asarray(sample["label"]).astype(np.int64)
         valid = np.asarray(sample["valid"]).astype(bool) & np.isin(label, codes)
@@ -192,8 +194,11 @@ def run_case(case: Case, predictor: Any, ks: tuple[int, ...], repeats: int, sett
                         # one click: the share of the map it changes
                         one = [points[0]]
                         single = predictor.adapt(ps, one, strength=st.strength, gamma=st.gamma, features=st.features)
-                        changed = codes[np.asarray(predictor.predict(single).class_map.values).clip(0)] != zero
+                        after = codes[np.asarray(predictor.predict(single).class_map.values).clip(0)]
+                        changed = (after != zero) & valid
                         flips.append(float(changed[valid].mean()))
+                        if changed.any():  # of the pixels one click changed, the share now right
+                            fixes.append(float((after[changed] == label[changed]).mean()))
                 if forest:
                     rf = forest_map(img, rows, cols, label[rows, cols], seed=r)
                     cms[("RF", k, r)].update(rf, label, score)
@@ -201,6 +206,7 @@ def run_case(case: Case, predictor: Any, ks: tuple[int, ...], repeats: int, sett
     for (m, k, _r), cm in cms.items():
         out.setdefault((m, k), []).append(float(cm.miou()) if cm.total else math.nan)
     out[("flip", 1)] = flips
+    out[("fix", 1)] = fixes
     del tax
     return out
 
@@ -279,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", action="store_true", help="also the ablation of strength, kernel width, features")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--quick", action="store_true", help="1 repeat, 2 chips per subset, 2 sites")
-    ap.add_argument("--out", type=Path, default=Path("bench/out/fewshot"))
+    ap.add_argument("--plot", type=Path, default=REPO / "bench" / "figures" / "fewshot.png",
+                    help="the curve as PNG (BENCHMARKS.md shows it)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
 
@@ -337,8 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  zero-shot {zs:.3f}; k=10 taught {t10:.3f} vs RF {rf10:.3f}; one click changes "
             f"{100 * np.mean(flips) if flips else math.nan:.1f} % of the map on average (max "
             f"{100 * max(flips) if flips else math.nan:.1f} %)")
+        fixes = res[("fix", 1)]
         rows[-1]["one click changes (mean / max % of map)"] = (
             f"{100 * np.mean(flips):.1f} / {100 * max(flips):.1f}" if flips else None)
+        rows[-1]["changed pixels now right (%)"] = round(100 * float(np.mean(fixes)), 1) if fixes else None
     tables = [{"caption": "Teaching from k labelled pixels per class: mIoU on all other pixels (mean of "
                           f"{repeats} draws); RF = random forest on the same points' bands", "rows": rows}]
     if grid_rows:
@@ -351,10 +360,15 @@ def main(argv: list[str] | None = None) -> int:
                                   "overlay PNG (the image is not re-encoded)", "rows": [speed]})
         targets.append(target("click -> new overlay, 512 x 512 AOI", "<= 300 ms", speed["median_ms"], "ms",
                               speed["median_ms"] <= 300))
-    plot(curves, KS, args.out / "fewshot.png")
-    log(f"done in {time.perf_counter() - t_start:.0f} s; plot {args.out / 'fewshot.png'}")
+    plot(curves, KS, args.plot)
+    log(f"done in {time.perf_counter() - t_start:.0f} s; plot {args.plot}")
+    try:
+        shown = str(args.plot.resolve().relative_to(REPO))
+    except ValueError:
+        shown = str(args.plot)
     write_json(args.json, "Teach the map: few-shot correction vs points + random forest", tables, targets,
-               baselines)
+               baselines, figures=[{"caption": "mIoU against labelled pixels per class (taught, RF, zero-shot)",
+                                    "path": shown}])
     for r in rows:
         print(r)
     for r in grid_rows:

@@ -34,8 +34,8 @@ sys.path.insert(0, str(HERE))
 from _contract import machine  # noqa: E402
 
 #: the known benches, in report order; any other ``bench/<name>.py`` (not ``_*``) follows alphabetically
-KNOWN = ["bench_data", "las_build", "model", "train", "fusion", "generalization", "augmentation", "inference", "mapui",
-         "notebooks"]
+KNOWN = ["bench_data", "las_build", "model", "train", "fusion", "generalization", "augmentation", "fewshot",
+         "inference", "mapui", "notebooks"]
 BENCHES = KNOWN + sorted(p.stem for p in HERE.glob("*.py")
                          if p.stem not in KNOWN and not p.stem.startswith("_") and p.stem != "run_all")
 
@@ -196,6 +196,8 @@ def render(results: list[dict[str, Any]], quick: bool, started: dt.datetime, kep
             lines += [f"_machine: {r['doc']['machine']}_", ""]
         for table in r["doc"].get("tables", []):
             lines += [f"**{_cell(table.get('caption', ''))}**", "", *md_table(table.get("rows", [])), ""]
+        for fig in r["doc"].get("figures", []):  # repository-relative image paths
+            lines += [f"![{_cell(fig.get('caption', ''))}]({fig['path']})", ""]
     if kept:
         lines += ["", "## Kept from an earlier report", "",
                   "Not rerun in this run and without a stored JSON result: their sections of the previous "

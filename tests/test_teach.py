@@ -249,6 +249,7 @@ def test_map_app_teach_mode(predictor, scene, tmp_path) -> None:  # type: ignore
     app.inspect.click(s + (n - s) * 0.2, w + (e - w) * 0.8)
     assert "2 teaching point(s)" in app.teach.counts_html.value
     assert "held-out accuracy (leave-one-out, 2 points)" in app.teach.accuracy_html.value
+    assert 0.0 <= app.teach.changed < 1.0 and "re-mapped" in app.teach.accuracy_html.value
     assert app.overlay_png != zero_png
     # outside the AOI: refused in the panel, nothing added
     app.inspect.click(n + 1.0, e + 1.0)

@@ -120,7 +120,7 @@ class Predictor:
         self._bands: dict[str, tuple[torch.Tensor, tuple[str, ...], tuple[float, ...]]] = {}  # unit bands
         self._text: dict[PromptKey, torch.Tensor] = {}
         self._key: str | None = None
-        self._zero_shot: tuple[Any, tuple[SegmenterOutput, torch.Tensor, torch.Tensor]] | None = None
+        self._zero_shot: tuple[Any, tuple[SegmenterOutput, torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
         self._features: tuple[str, T.ImageFeatures] | None = None
         self._fingerprint: str | None = None
         self.stats = {"image_encodes": 0, "text_encodes": 0, "predicts": 0}
@@ -227,9 +227,9 @@ class Predictor:
         return torch.stack(vectors)
 
     # --- prediction ------------------------------------------------------------------------------
-    def _zero_shot_low(self, ps: PromptSet) -> tuple[SegmenterOutput, torch.Tensor, torch.Tensor]:
-        """Decoder outputs and fused scores at stride 4 for the current image (the last one cached:
-        teaching re-uses them on every click)."""
+    def _zero_shot_low(self, ps: PromptSet) -> tuple[SegmenterOutput, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decoder outputs, fused scores at stride 4, class confidences and the fused scores upsampled to the
+        image (read-only) for the current image; the last one is cached: teaching re-uses it on every click."""
         key = (self._key, tuple(self.prompt_key(p) for p in ps), self.mode, self.alpha)
         if self._zero_shot is not None and self._zero_shot[0] == key:
             return self._zero_shot[1]
@@ -238,8 +238,9 @@ class Predictor:
             out.mask_logits, out.presence_logits, out.similarity, scale=self.model.alignment.scale(),
             alpha=self.alpha, mode=self.mode,
         )
-        self._zero_shot = (key, (out, low, conf))
-        return out, low, conf
+        full = upsample_to(low, self.embedding).clamp_(0.0, 1.0)
+        self._zero_shot = (key, (out, low, conf, full))
+        return out, low, conf, full
 
     @torch.inference_mode()
     def raw(self, prompts: PromptSet | Sequence[str] | str) -> tuple[PromptSet, SegmenterOutput, FusionResult]:
@@ -252,8 +253,7 @@ class Predictor:
         """
         ps = resolve_prompts(prompts)
         emb = self.embedding
-        out, low, conf = self._zero_shot_low(ps)
-        scores = upsample_to(low, emb).clamp_(0.0, 1.0)
+        out, _, conf, scores = self._zero_shot_low(ps)
         teaching = T.teaching_of(ps)
         if teaching is not None and teaching.head.taught:
             bands = self._bands[self._key]  # type: ignore[index]
@@ -287,8 +287,7 @@ class Predictor:
             points, template.rio.transform(), (template.shape[0], template.shape[1]), template.values.astype(bool),
             ps.names,
         )
-        _out, low, _ = self._zero_shot_low(ps)
-        full = upsample_to(low, self.embedding).clamp_(0.0, 1.0)
+        full = self._zero_shot_low(ps)[3]
         prior = full[0][:, torch.as_tensor(rows), torch.as_tensor(cols)].T
         return rows, cols, labels, notes, prior
 

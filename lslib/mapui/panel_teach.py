@@ -39,6 +39,7 @@ class TeachPanel:
         self.taught: PromptSet | None = None
         self.last_accuracy: dict[str, Any] | None = None
         self.notes: list[str] = []
+        self.changed: float = math.nan  # share of the AOI's valid pixels the last refit changed
         self.timings: dict[str, float] = {}
         self._markers: Any = None
         self._marker_list: list[Any] = []
@@ -120,11 +121,13 @@ class TeachPanel:
         """Refit on the current points and prompts and re-render the map (also after an undo or a prompt edit)."""
         t0 = perf_counter()
         self._app.ensure_encoded()
+        before = self._app.prediction
         prompts = self._app.editor.prompts
         taught = self.taught_prompts(prompts)
         t1 = perf_counter()
         self.taught = taught if self.points else None
-        self._app.render(taught)
+        after = self._app.render(taught)
+        self.changed = _changed_share(before, after)
         t2 = perf_counter()
         self._update_accuracy()
         self.timings = {"fit": t1 - t0, "render": t2 - t1, "accuracy": perf_counter() - t2,
@@ -148,7 +151,7 @@ class TeachPanel:
         self.points.clear()
         self._marker_list.clear()
         if self._markers is not None:
-            self._markers.clear_layers()
+            self._markers.clear()
         self.refit()
 
     def save(self, path: str | Path) -> Path:
@@ -190,7 +193,10 @@ class TeachPanel:
         head = f"<b>{len(self.points)} teaching point(s)</b>"
         self.counts_html.value = (f"{head}<table class='lslib-table'>{rows}</table>"
                                   if self.points else "<small>no teaching points: the map is zero-shot</small>")
-        notes = "".join(f"<div><small>{html.escape(n)}</small></div>" for n in self.notes)
+        lines = list(self.notes)
+        if not math.isnan(self.changed):
+            lines.insert(0, f"the last change re-mapped {100 * self.changed:.1f} % of the area (undo reverts it)")
+        notes = "".join(f"<div><small>{html.escape(n)}</small></div>" for n in lines)
         acc = self.last_accuracy
         if not acc or not acc["n"]:
             self.accuracy_html.value = notes
@@ -235,6 +241,18 @@ class TeachPanel:
             self._split = None
             if self._app.class_layer not in m.layers:
                 m.add(self._app.class_layer)
+
+
+def _changed_share(before: Any, after: Any) -> float:
+    """Share of valid pixels whose class differs between two predictions of the same AOI (NaN if not comparable)."""
+    import numpy as np
+
+    if before is None or after is None or before.class_map.shape != after.class_map.shape:
+        return math.nan
+    valid = np.isfinite(np.asarray(after.confidence.values))
+    if not valid.any():
+        return math.nan
+    return float((np.asarray(before.class_map.values) != np.asarray(after.class_map.values))[valid].mean())
 
 
 def _fmt(v: float) -> str:
