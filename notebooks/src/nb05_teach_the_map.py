@@ -277,7 +277,7 @@ CELLS = [
             table = pd.DataFrame({f"IoU {name}": frame["iou"] for name, frame in per_class.items()})
             table["reference pixels"] = next(iter(per_class.values()))["support"]
             summary = pd.DataFrame({name: {"mIoU": r["miou"], "overall accuracy": r["oa"], "pixels": r["pixels"]}
-                                    for name, r in results.items()}).T
+                                    for name, r in results.items()}).T.astype({"pixels": int})
             return table, summary, results
 
 
@@ -395,9 +395,10 @@ CELLS = [
         path = save_taught(taught, OUT / "taught.yaml")
         doc = yaml.safe_load(path.read_text())
         print(sorted(p.name for p in OUT.glob("taught.*")))
-        teaching = {k: v for k, v in doc["teaching"].items() if k not in ("points", "wavelengths")}
-        teaching["points"] = f"{len(doc['teaching']['points'])} points, e.g. {doc['teaching']['points'][0]}"
-        print(yaml.safe_dump({"teaching": teaching}, sort_keys=False, width=110))
+        teaching = {k: v for k, v in doc["teaching"].items() if k != "wavelengths"}  # (µm, one per band)
+        teaching["points"] = teaching["points"][:2]
+        print(yaml.safe_dump({"teaching": teaching}, sort_keys=False, default_flow_style=None, width=110))
+        print(f"    # ... {len(doc['teaching']['points']) - 2} more points")
         """),
     md("""
         `lslib predict --prompt-set taught.yaml` maps a scene of any size with it, window by window with one
