@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from lslib.cli_args import non_negative_int, port, positive_int
 
 
 @contextlib.contextmanager
@@ -89,9 +92,16 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from lslib.data.las_report import las_report
 
-    rep = las_report(args.out)
+    rep = las_report(args.out)  # refuses (exit 2, files untouched) a folder that is not a LAS build
     print((Path(args.out) / "report.md").read_text(encoding="utf-8"))
-    return 0 if rep["subsets"] else 1
+    if not rep["subsets"]:
+        print(
+            f"lslib: no chips and no rejected or failed points in {args.out} yet: run "
+            f"`lslib las build --out {args.out}` to build them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -116,15 +126,15 @@ def add_las_parser(sub: argparse._SubParsersAction) -> None:
     p = lsub.add_parser("sample", help="sample chip locations of subsets (GeoParquet + GeoJSON + PNG map)")
     p.add_argument("--subset", nargs="+", required=True, help="recipe names (lslib las list)")
     p.add_argument("--out", required=True, help="build folder; points go to <out>/<subset>/points.*")
-    p.add_argument("--n", type=int, default=None, help="number of points (default: the recipe's)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the recipe's)")
+    p.add_argument("--n", type=positive_int, default=None, help="number of points (default: the recipe's)")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="random seed (default: the recipe's)")
     p.add_argument("--stac-url", default=None, help="STAC API (default: the recipe's; local recipes start one)")
     p.add_argument("--force", action="store_true", help="replace existing points")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_sample)
 
     p = lsub.add_parser("serve-local", help="serve the sample mirror as a STAC API on loopback (rustac)")
-    p.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    p.add_argument("--port", type=port, default=None, help="port (default: a free one)")
     p.add_argument("--catalog", default=None, help="folder for the generated catalog (default: in the cache)")
     p.set_defaults(func=_cmd_serve)
 
@@ -132,9 +142,9 @@ def add_las_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", nargs="+", default=None, help="recipe names (default: all mini-* = LAS-mini)")
     p.add_argument("--out", required=True, help="build folder")
     p.add_argument("--stac-url", default=None, help="STAC API (default: the recipe's; local recipes start one)")
-    p.add_argument("--workers", type=int, default=2, help="Dask worker processes (0: no Dask)")
+    p.add_argument("--workers", type=non_negative_int, default=2, help="Dask worker processes (0: no Dask)")
     p.add_argument("--scheduler", default=None, help="address of a running dask.distributed scheduler")
-    p.add_argument("--limit", type=int, default=None, help="build at most N more chips per subset")
+    p.add_argument("--limit", type=positive_int, default=None, help="build at most N more chips per subset")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_build)
 

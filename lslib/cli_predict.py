@@ -7,6 +7,7 @@ import sys
 import warnings
 from typing import Any
 
+from lslib.cli_args import MIN_TILE, finite_float, non_negative_int, nonzero_float, tile_size
 from lslib.fusion import DEFAULT_MODE
 
 
@@ -102,16 +103,19 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sensor", default=None,
                    help="naip|s2-l2a|landsat8|rgb: band order (unless the file names its bands) and DN convention "
                         "(S2 DN/10000 with the baseline offset, Landsat C2 DN*2.75e-5-0.2, uint8 DN/255)")
-    p.add_argument("--scale", type=float, default=None,
+    p.add_argument("--scale", type=nonzero_float, default=None,
                    help="physical value = DN * scale + offset; overrides the file's scale tags and --sensor's "
                         "convention (e.g. 1e-4 for reflectance x 10000)")
-    p.add_argument("--offset", type=float, default=None, help="added after --scale (default 0), e.g. -0.1")
-    p.add_argument("--tile", type=int, default=512, help="window size in pixels (default 512)")
-    p.add_argument("--overlap", type=int, default=64, help="window overlap in pixels, blended (default 64)")
-    p.add_argument("--block", type=int, default=2048, help="output block size in pixels: bounds memory (default 2048)")
+    p.add_argument("--offset", type=finite_float, default=None, help="added after --scale (default 0), e.g. -0.1")
+    p.add_argument("--tile", type=tile_size, default=512, help=f"window size in pixels, >= {MIN_TILE} (default 512)")
+    p.add_argument("--overlap", type=non_negative_int, default=64,
+                   help="window overlap in pixels, blended (default 64)")
+    p.add_argument("--block", type=tile_size, default=2048,
+                   help="output block size in pixels: bounds memory (default 2048)")
     p.add_argument("--mode", default=DEFAULT_MODE, choices=["classwise", "global", "decoder", "similarity"],
                    help=f"fusion mode (docs/fusion.md; default {DEFAULT_MODE}, as the Predictor and the map app)")
-    p.add_argument("--workers", type=int, default=0, help="threads computing blocks in parallel (default 0: serial)")
+    p.add_argument("--workers", type=non_negative_int, default=0,
+                   help="threads computing blocks in parallel (default 0: serial)")
     p.add_argument("--overwrite", action="store_true", help="replace a different map already in --out")
     p.add_argument("--no-resume", action="store_true", help="start the same map again from scratch")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or area table")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
+from typing import Any
+
+from lslib.cli_args import fraction, learning_rate, positive_int
+from lslib.fusion import DEFAULT_MODE
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -74,18 +79,36 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         metrics = evaluate_zero_shot(model, data, target_taxonomy=args.target_taxonomy, limit=args.limit, fusion=fusion)
     else:
         metrics = evaluate_weak_agreement(model, data, limit=args.limit)
-    print(json.dumps(metrics, indent=1))
+    if not metrics.get("chips"):
+        why = "" if args.protocol == "weak" else f"; zero-shot scores only labels with a {args.target_taxonomy} class"
+        raise ValueError(
+            f"no chip was scored (the {args.split} split has {len(data)} chips in {', '.join(args.data)}{why}): "
+            "nothing written. Check --data, --subsets, --split and --val-fraction."
+        )
+    text = json.dumps(_json_safe(metrics), indent=1, allow_nan=False)
+    print(text)
     if args.out:
         from lslib.atomic import write_text
 
-        write_text(args.out, json.dumps(metrics, indent=1))
+        write_text(args.out, text)
     return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN/inf floats as None (null): a metric that is undefined, and the file stays valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train LandSegmenter on LAS chips (resumes from <out>/last)")
     p.add_argument("--config", required=True, help="YAML config, e.g. configs/train/tiny.yaml")
-    p.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="override optim.max_steps")
     p.add_argument("--out", default=None, help="override the output folder")
     p.add_argument("--data", nargs="+", default=None, help="override data.roots (LAS build folders)")
     p.add_argument("--no-resume", action="store_true", help="ignore <out>/last and start from scratch")
@@ -97,8 +120,8 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True, help="folders with chips of the target dataset")
     p.add_argument("--subsets", nargs="+", default=None, help="which subsets of those folders")
     p.add_argument("--mode", default="full", choices=["full", "light"], help="light: adapter + decoder only")
-    p.add_argument("--max-steps", type=int, default=300)
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--max-steps", type=positive_int, default=300)
+    p.add_argument("--lr", type=learning_rate, default=3e-4)
     p.add_argument("--config", default=None, help="YAML for the other settings (default: built-in)")
     p.add_argument("--out", required=True, help="output folder (resumes from <out>/last)")
     p.add_argument("--no-resume", action="store_true")
@@ -117,11 +140,14 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--target-taxonomy", default=None, help="zero-shot vocabulary, e.g. esa_worldcover")
     p.add_argument(
-        "--fusion", default="global", choices=["global", "classwise", "decoder", "similarity", "none"],
-        help="zero-shot: how decoder masks and dense similarity are combined (docs/fusion.md; none = mask argmax)",
+        "--fusion",
+        default=DEFAULT_MODE,
+        choices=["global", "classwise", "decoder", "similarity", "none"],
+        help=f"zero-shot: how decoder masks and dense similarity are combined (docs/fusion.md; default {DEFAULT_MODE}, "
+        "as lslib predict; none = mask argmax)",
     )
     p.add_argument("--split", default="val", choices=["train", "val", "all"])
-    p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--limit", type=int, default=None, help="evaluate at most N chips")
+    p.add_argument("--val-fraction", type=fraction, default=0.2, help="share of chips held out (default 0.2)")
+    p.add_argument("--limit", type=positive_int, default=None, help="evaluate at most N chips")
     p.add_argument("--out", default=None, help="also write the metrics JSON here")
     p.set_defaults(func=_cmd_evaluate)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -47,8 +48,16 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lslib.configtools import load_yaml, short, shorten
+
 #: more classes than this is refused: the decoder's cost grows with K and maps become unreadable
 MAX_CLASSES = 200
+#: longer class names or synonyms are refused: a name is embedded inside a prompt template, and the default text
+#: encoder (all-MiniLM-L6-v2) keeps 256 word pieces, so two long names sharing a prefix would get the same
+#: vector (CLIP-style encoders keep only 77 tokens: keep names short there)
+MAX_NAME_CHARS = 200
+#: longer descriptions are refused: the encoder would silently drop their end
+MAX_DESCRIPTION_CHARS = 1000
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 # a qualitative palette for classes without a colour (Tableau 20)
 _PALETTE = (
@@ -75,10 +84,36 @@ _PALETTE = (
 )
 
 
-def normalise_name(name: str) -> str:
-    """Case-, space-, ``_``/``-`` and ``&``/``and``-insensitive key used to detect duplicates."""
+def _fold(name: str) -> str:
     text = name.casefold().replace("&", " and ").replace("_", " ").replace("-", " ").replace("/", " ")
     return " ".join(text.split())
+
+
+# invisible characters that are not format characters (Cf): variation selectors, the combining grapheme joiner,
+# Hangul and Khmer fillers, Mongolian free variation selectors (the rest of Unicode's default-ignorables)
+_IGNORABLE = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, *range(0x180B, 0x1810), *range(0xFE00, 0xFE10),
+     *range(0xE0100, 0xE01F0)]
+)  # fmt: skip
+
+
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cf" or ord(ch) in _IGNORABLE
+
+
+def normalise_name(name: str) -> str:
+    """Case-, space-, ``_``/``-`` and ``&``/``and``-insensitive key used to detect duplicates.
+
+    Look-alike text gets the same key: Unicode NFKC with case folding (composed vs decomposed accents,
+    full-width letters, ligatures, no-break and other spaces) and invisible characters removed (zero-width
+    spaces and joiners, soft hyphens, BOM, bidi marks: category Cf; variation selectors and fillers)."""
+    text = name
+    for _ in range(4):  # NFKC and case folding until stable: a few characters need a second round
+        folded = unicodedata.normalize("NFKC", "".join(ch for ch in text if not _invisible(ch))).casefold()
+        if folded == text:
+            break
+        text = folded
+    return _fold(text)
 
 
 @dataclass(frozen=True)
@@ -136,7 +171,7 @@ class PromptSet:
         key = normalise_name(name)
         kept = tuple(c for c in self.classes if normalise_name(c.name) != key)
         if len(kept) == len(self.classes):
-            raise KeyError(f"no class {name!r} in the prompt set; it has {self.names}")
+            raise KeyError(f"no class {short(name)} in the prompt set; it has {short(self.names, 400)}")
         return replace(self, classes=kept)
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,26 +195,41 @@ def validate(prompts: PromptSet) -> None:
     # normalised term -> (term, its class name, its class index, whether it is the class name)
     seen: dict[str, tuple[str, str, int, bool]] = {}
     for i, c in enumerate(classes):
-        if not isinstance(c.name, str) or not c.name.strip():
+        if not isinstance(c.name, str) or not normalise_name(c.name):
             raise ValueError(f"class {i + 1} has an empty name; type a class name such as 'water'")
         for t, term in enumerate((c.name, *c.synonyms)):
+            if len(term) > MAX_NAME_CHARS:
+                what = "name" if t == 0 else f"synonym {short(term, 60)}"
+                raise ValueError(
+                    f"class {short(c.name, 60)}: the {what} has {len(term)} characters (at most {MAX_NAME_CHARS}): the "
+                    "text encoder would cut it; name the class in a few words and put the rest in its description"
+                )
             key = normalise_name(term)
             if not key:
-                raise ValueError(f"class {c.name!r} has a blank synonym")
+                raise ValueError(f"class {short(c.name)} has a blank synonym")
             if key in seen and seen[key][2] == i:
                 continue  # a synonym that only restates its own class name: harmless
             if key in seen:
                 other, owner, k, other_is_name = seen[key]
+                lookalike = _fold(term) != _fold(other)  # equal only after Unicode normalisation: show the codes
+                shown = (shorten(ascii(term)), shorten(ascii(other))) if lookalike else (short(term), short(other))
                 raise DuplicateNameError(
-                    f"{term!r} (class {c.name!r}) duplicates {other!r} (class {owner!r}); names and "
-                    "synonyms must be distinct ignoring case, spaces and punctuation",
+                    f"{shown[0]} (class {short(c.name)}) duplicates {shown[1]} (class {short(owner)}); names and "
+                    "synonyms must be distinct ignoring case, spaces and punctuation"
+                    + ("; these two differ only in look-alike Unicode (invisible characters, accents typed as "
+                       "separate marks, full-width letters or special spaces)" if lookalike else ""),
                     term=term, index=i, other=other, other_index=k, names=t == 0 and other_is_name,
                 )  # fmt: skip
             seen[key] = (term, c.name, i, t == 0)
+        if c.description is not None and len(c.description) > MAX_DESCRIPTION_CHARS:
+            raise ValueError(
+                f"class {short(c.name)}: the description has {len(c.description)} characters (at most "
+                f"{MAX_DESCRIPTION_CHARS}): the text encoder would cut it; shorten it"
+            )
         if c.colour is not None and not _HEX.match(c.colour):
-            raise ValueError(f"class {c.name!r}: colour {c.colour!r} is not '#rrggbb'")
+            raise ValueError(f"class {short(c.name)}: colour {short(c.colour)} is not '#rrggbb'")
         if c.threshold is not None and not 0.0 <= c.threshold <= 1.0:
-            raise ValueError(f"class {c.name!r}: threshold {c.threshold} is outside [0, 1]")
+            raise ValueError(f"class {short(c.name)}: threshold {c.threshold} is outside [0, 1]")
     if not 0.0 <= prompts.threshold <= 1.0:
         raise ValueError(f"threshold {prompts.threshold} is outside [0, 1]")
 
@@ -230,7 +280,8 @@ def resolve(prompts: PromptSet | Sequence[str] | str | os.PathLike[str]) -> Prom
             path = Path(text).expanduser()
             if not path.is_file():
                 raise FileNotFoundError(
-                    f"no prompt-set file {text!r} (looked for {path.absolute()}): give the path of an existing "
+                    f"no prompt-set file {short(text)} (looked for {shorten(str(path.absolute()), 300)}): give the "
+                    "path of an existing "
                     "YAML file, class names such as 'water, forest', or a preset such as esa_worldcover"
                 )
             return load(path)
@@ -250,7 +301,7 @@ def resolve(prompts: PromptSet | Sequence[str] | str | os.PathLike[str]) -> Prom
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise ValueError(
-                f"class {i + 1} is {type(item).__name__} {item!r}, not a class name: pass names as text, "
+                f"class {i + 1} is {type(item).__name__} {short(item)}, not a class name: pass names as text, "
                 "e.g. ['water', 'forest']"
             )
     if not any(item.strip() for item in items):
@@ -480,18 +531,18 @@ def presets() -> list[str]:
 
 def _number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{what} must be a number in [0, 1], got {value!r}")
+        raise ValueError(f"{what} must be a number in [0, 1], got {short(value)}")
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"{what} must be a number in [0, 1], got {value!r}") from None
+        raise ValueError(f"{what} must be a number in [0, 1], got {short(value)}") from None
 
 
 def _text(value: Any, what: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{what} must be text, got {value!r}")
+        raise ValueError(f"{what} must be text, got {short(value)}")
     return str(value)
 
 
@@ -502,26 +553,26 @@ def parse(doc: Any, *, where: str = "prompt set") -> PromptSet:
     if not isinstance(doc, dict) or "classes" not in doc:
         raise ValueError(f"{where}: expected a mapping with a 'classes' list")
     if not isinstance(doc["classes"] or [], list):
-        raise ValueError(f"{where}: 'classes' must be a list of names or mappings, got {doc['classes']!r}")
+        raise ValueError(f"{where}: 'classes' must be a list of names or mappings, got {short(doc['classes'])}")
     allowed = {"name", "synonyms", "description", "colour", "color", "threshold", "code"}
     classes = []
     for i, entry in enumerate(doc["classes"] or []):
         if isinstance(entry, str):
             entry = {"name": entry}
         if not isinstance(entry, dict):
-            raise ValueError(f"{where}: class {i + 1} must be a name or a mapping, got {entry!r}")
+            raise ValueError(f"{where}: class {i + 1} must be a name or a mapping, got {short(entry)}")
         unknown = sorted(set(map(str, entry)) - allowed)
         if unknown:
-            raise ValueError(f"{where}: class {i + 1} has unknown key(s) {unknown}; valid: {sorted(allowed)}")
+            raise ValueError(f"{where}: class {i + 1} has unknown key(s) {short(unknown)}; valid: {sorted(allowed)}")
         what = f"{where}: class {i + 1}"
         synonyms = entry.get("synonyms") or ()
         if isinstance(synonyms, str):
             synonyms = (synonyms,)
         if not isinstance(synonyms, list | tuple):
-            raise ValueError(f"{what}: synonyms must be a list of names, got {synonyms!r}")
+            raise ValueError(f"{what}: synonyms must be a list of names, got {short(synonyms)}")
         code = entry.get("code")
         if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
-            raise ValueError(f"{what}: code must be an integer product code, got {code!r}")
+            raise ValueError(f"{what}: code must be an integer product code, got {short(code)}")
         classes.append(
             ClassPrompt(
                 name=str(_text(entry.get("name", ""), f"{what} name")).strip(),
@@ -549,10 +600,7 @@ def load(path: str | Path) -> PromptSet:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no prompt set at {path}")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+    doc = load_yaml(path, what="prompt set")  # bounded: alias bombs, custom tags, non-UTF-8 -> ValueError
     prompts = parse(doc, where=path.name)
     if isinstance(doc, dict) and doc.get("teaching") is not None:
         prompts = replace(prompts, extra={"teaching": doc["teaching"], "path": str(path)})

@@ -13,7 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from lslib.atomic import atomic_path, write_text
-from lslib.data.chips import FAILED, REJECTED, list_chips, list_records, read_meta
+from lslib.data.chips import CHIPS, FAILED, REJECTED, list_chips, list_records, read_meta
+
+#: the files this module writes into a build folder (and nowhere else)
+REPORT_FILES = ("report.json", "report.md", "report.png", "index.parquet")
+
+
+class NotALasBuildError(ValueError):
+    """The folder given to :func:`las_report` holds no LAS build; nothing was written into it."""
+
+
+def is_las_build(root: str | Path) -> bool:
+    """True when ``root`` holds a LAS build: a ``<subset>/points.parquet`` (written first by ``lslib las sample``
+    and ``lslib las build``), a complete chip (``<subset>/chips/<id>/meta.json``) or a rejected/failed record."""
+    root = Path(root)
+    if not root.is_dir():
+        return False
+    markers = ("*/points.parquet", f"*/{CHIPS}/*/meta.json", f"*/{REJECTED}/*.json", f"*/{FAILED}/*.json")
+    return any(any(p.is_file() for p in root.glob(pattern)) for pattern in markers)
 
 
 def _chip_attrs(path: Path) -> dict[str, Any]:
@@ -130,10 +147,21 @@ def _plot(rep: dict[str, Any], path: Path) -> None:
 
 
 def las_report(root: str | Path) -> dict[str, Any]:
-    """Write ``report.json``, ``report.md``, ``report.png`` and ``index.parquet`` into ``root``."""
+    """Write ``report.json``, ``report.md``, ``report.png`` and ``index.parquet`` into ``root``.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+        NotALasBuildError: ``root`` exists but holds no LAS build (:func:`is_las_build`): nothing is written,
+            so a folder of the user's own ``report.md`` / ``report.json`` is never overwritten.
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no LAS build at {root}; run `lslib las build --out {root}` first")
+    if not is_las_build(root):
+        raise NotALasBuildError(
+            f"{root} is not a LAS build folder (no <subset>/points.parquet, chips or records in it), so no report "
+            f"was written there and its files are untouched; give the --out folder of `lslib las build`"
+        )
     rep = collect(root)
     write_index(rep["chips"], root / "index.parquet")
     summary = {k: v for k, v in rep.items() if k != "chips"}

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from lslib.configtools import from_mapping
+from lslib.configtools import from_mapping, load_yaml
 from lslib.data.fetch import manifest_dir
 
 Resampling = Literal["nearest", "mode", "bilinear", "average"]
@@ -220,7 +218,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
             raise ValueError(f"unknown LAS subset {name_or_path!r}; known: {', '.join(list_recipes())}")
     if not path.exists():
         raise ValueError(f"recipe file {path} does not exist")
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc = load_yaml(path, what="LAS recipe")  # bounded, plain YAML only; errors name the file
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: not a YAML mapping")
     return parse_recipe(doc, where=path.name)

@@ -45,7 +45,7 @@ MAX_POINTS = 2000
 #: default penalty on the correction (chosen on bench/fewshot.py)
 DEFAULT_STRENGTH = 0.3
 #: default kernel width (chosen on bench/fewshot.py)
-DEFAULT_GAMMA = 0.5
+DEFAULT_GAMMA = 1.0
 #: pull of the prior's weight ``a`` towards 1
 PRIOR_PENALTY = 3.0
 EPS = 1e-4

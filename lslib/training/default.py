@@ -74,28 +74,62 @@ def ensure_las_mini(*, progress: bool = True) -> Path:
     return root
 
 
+def _completed_steps(out: Path) -> int | None:
+    """Steps of the schedule a finished retraining in ``out`` ran (``COMPLETE``), 0 if unknown, None if unfinished."""
+    import json
+
+    marker = out / COMPLETE
+    if not marker.is_file() or not (out / "best" / "config.json").is_file():
+        return None
+    try:
+        doc = json.loads(marker.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return 0  # an older marker ("training finished"): finished, schedule unknown
+    steps = doc.get("max_steps") if isinstance(doc, dict) else None
+    return steps if isinstance(steps, int) else 0
+
+
 def retrain_default(*, progress: bool = True, out: Path | None = None, max_steps: int | None = None) -> Path:
     """Reproduce the released checkpoint from the real samples; returns the folder of its best weights.
 
-    Resumes an interrupted run; ``COMPLETE`` in ``out`` marks a finished one (then nothing is done).
-    ``max_steps`` shortens the schedule (a smoke test; the release used the config's value).
+    Resumes an interrupted run; ``COMPLETE`` in ``out`` marks a finished one (then nothing is done). It is
+    written (atomically, with the schedule's length) only after training reached the last step, and removed
+    before a run that continues training, so an interrupted or shortened run is never taken as finished.
+    ``max_steps`` shortens the schedule (a smoke test; the release used the config's value); a finished smoke
+    test is not reused for a longer schedule.
+
+    Raises:
+        ValueError: ``max_steps`` below 1.
     """
     from dataclasses import replace
 
+    from lslib.atomic import write_text
     from lslib.training.config import TrainConfig, load_config
     from lslib.training.trainer import train
 
+    if max_steps is not None and (not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1):
+        raise ValueError(f"max_steps must be a whole number >= 1 (or None: the config's schedule), got {max_steps!r}")
     out = Path(out) if out is not None else default_dir()
-    if (out / COMPLETE).exists() and (out / "best" / "config.json").exists():
-        return out / "best"
-    las = ensure_las_mini(progress=progress)
     cfg_path = _tiny_config_path()
     config = load_config(cfg_path) if cfg_path else TrainConfig()
-    config = replace(config, out=str(out), data=replace(config.data, roots=(str(las),)))
     if max_steps is not None:
-        config = replace(config, optim=replace(config.optim, max_steps=int(max_steps)))
-    train(config, progress=progress)
-    (out / COMPLETE).write_text("training finished\n", encoding="utf-8")
+        config = replace(config, optim=replace(config.optim, max_steps=max_steps))
+    done = _completed_steps(out)
+    if done is not None and (done >= config.optim.max_steps or (done == 0 and max_steps is None)):
+        return out / "best"
+    (out / COMPLETE).unlink(missing_ok=True)  # from here until training ends, the folder holds an unfinished run
+    las = ensure_las_mini(progress=progress)
+    config = replace(config, out=str(out), data=replace(config.data, roots=(str(las),)))
+    result = train(config, progress=progress)
+    if result.steps < config.optim.max_steps or not (out / "best" / "config.json").is_file():
+        raise RuntimeError(
+            f"the retraining in {out} stopped at step {result.steps} of {config.optim.max_steps}; run it again to "
+            "resume (it is not marked complete)"
+        )
+    import json
+
+    doc = {"finished": True, "steps": result.steps, "max_steps": config.optim.max_steps}
+    write_text(out / COMPLETE, json.dumps(doc) + "\n")
     return out / "best"
 
 

@@ -16,6 +16,21 @@ from lslib.fusion import DEFAULT_MODE
 #: Fusion used by the zero-shot protocol (the ablation in ``docs/fusion.md`` chose it).
 DEFAULT_FUSION: str | None = DEFAULT_MODE
 
+
+def _check_arguments(limit: int | None, fusion: str | None = None, alpha: float = 1.0) -> None:
+    """Refuse a ``limit`` that scores no chip (the metrics would be NaN), an unknown ``fusion``, a bad ``alpha``."""
+    from typing import get_args
+
+    from lslib.fusion import Mode
+
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"limit must be None (all chips) or a whole number >= 1, got {limit!r}")
+    if fusion is not None and fusion not in get_args(Mode):
+        raise ValueError(f"unknown fusion {fusion!r}; choose one of {list(get_args(Mode))} or None (mask argmax)")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+
+
 @torch.inference_mode()
 def predict_chip(
     model: Any,
@@ -66,6 +81,7 @@ def evaluate_zero_shot(
     from lslib.taxonomy import crosswalk, get_taxonomy
     from lslib.training.metrics import ConfusionMatrix
 
+    _check_arguments(limit, fusion, alpha)
     dst = get_taxonomy(target_taxonomy)
     classes = [c for c in dst.classes if c.code != dst.nodata]
     codes = torch.tensor([c.code for c in classes])
@@ -110,6 +126,7 @@ def evaluate_weak_agreement(
     from lslib.taxonomy import get_taxonomy
     from lslib.training.metrics import ConfusionMatrix
 
+    _check_arguments(limit)
     matrices: dict[str, ConfusionMatrix] = {}
     n = 0
     for i in range(len(dataset)):
