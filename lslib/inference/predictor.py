@@ -196,7 +196,9 @@ class Predictor:
         return normalise_bands(image.float(), waves, stats)
 
     def cached_bytes(self) -> int:
-        return sum(e.nbytes() for e, _ in self._embeddings.values())
+        """Bytes held by the image cache: the embeddings and the stretched bands kept for teaching."""
+        bands = sum(t.numel() * t.element_size() for t, _, _ in self._bands.values())
+        return sum(e.nbytes() for e, _ in self._embeddings.values()) + bands
 
     @property
     def embedding(self) -> ImageEmbedding:
