@@ -17,9 +17,11 @@ from typing import Any
 import yaml
 
 #: larger YAML files are refused before parsing (prompt sets, configs and recipes are a few kB)
-MAX_YAML_BYTES = 4_000_000
+MAX_YAML_BYTES = 2_000_000
 #: most values (scalars, lists, mappings) a YAML document may hold with every alias expanded
 MAX_YAML_VALUES = 200_000
+#: deepest nesting of lists/mappings (PyYAML's scanner is quadratic in the depth of ``[[[[...``)
+MAX_YAML_DEPTH = 50
 #: most characters of user input quoted in an error message
 MAX_QUOTE = 200
 
@@ -44,6 +46,30 @@ def shorten(text: str, limit: int = MAX_QUOTE) -> str:
     """``text`` cut to at most ``limit`` characters (with ``...``), e.g. a parser's message quoting the input."""
     text = str(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing nesting deeper than MAX_YAML_DEPTH while scanning ``[``/``{`` and composing."""
+
+    _depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_YAML_DEPTH:  # the scanner looks ahead up to 1024 characters per level
+            raise _TooDeep
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _TooDeep
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _check_graph(root: yaml.Node, where: str) -> None:
@@ -91,20 +117,23 @@ def parse_yaml(text: str, *, where: str = "YAML") -> Any:
         ValueError: invalid YAML, more than one document, a custom tag, a recursive alias, too many values
             once aliases are expanded, or nesting too deep; the message starts with ``where``.
     """
-    loader = yaml.SafeLoader(text)
-    loader.name = where  # marks in parser messages name the file, not "<unicode string>"
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # checks the characters: may raise already
+        loader.name = where  # marks in parser messages name the file, not "<unicode string>"
         node = loader.get_single_node()
         if node is None:
             return None
         _check_graph(node, where)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{where} is not valid YAML: {shorten(str(exc), 2 * MAX_QUOTE)}") from None
-    except RecursionError:
-        raise ValueError(f"{where}: the YAML is nested too deeply") from None
+        message = str(exc).replace('"<unicode string>"', f'"{where}"')
+        raise ValueError(f"{where} is not valid YAML: {shorten(message, 2 * MAX_QUOTE)}") from None
+    except (_TooDeep, RecursionError):
+        raise ValueError(f"{where}: the YAML is nested more than {MAX_YAML_DEPTH} levels deep") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml(path: str | Path, *, what: str = "YAML file") -> Any:

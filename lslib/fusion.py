@@ -66,7 +66,7 @@ def fuse(
     *,
     scale: float | torch.Tensor = 100.0,
     alpha: float = 1.0,
-    mode: Mode = "classwise",
+    mode: Mode = DEFAULT_MODE,
     threshold: float | Sequence[float] | torch.Tensor = 0.0,
 ) -> FusionResult:
     """Fuse decoder and similarity evidence and decide a class per pixel.
@@ -77,7 +77,7 @@ def fuse(
         similarity: ``(B, K, H, W)`` cosine image-text similarity in [-1, 1].
         scale: softmax temperature for the similarity (the alignment head's ``scale()``).
         alpha: weight of the similarity evidence in [0, 1].
-        mode: ``"classwise"`` (default), ``"global"``, ``"decoder"`` or ``"similarity"`` (ablations).
+        mode: ``"classwise"``, ``"global"`` (:data:`DEFAULT_MODE`), ``"decoder"`` or ``"similarity"`` (ablations).
         threshold: minimum fused score to name a pixel; a float for all classes or ``K`` values (per
             class, compared with the winning class's own threshold). Below it: :data:`UNKNOWN`.
 
@@ -103,7 +103,7 @@ def fused_scores(
     *,
     scale: float | torch.Tensor = 100.0,
     alpha: float = 1.0,
-    mode: Mode = "classwise",
+    mode: Mode = DEFAULT_MODE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The fused scores ``f`` ``(B, K, H, W)`` and class confidences ``c`` ``(B, K)`` (no decision)."""
     k = mask_logits.shape[1]

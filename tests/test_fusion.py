@@ -62,10 +62,10 @@ def test_a_class_with_no_support_is_not_invented_and_unknown_threshold() -> None
     masks3 = torch.cat([masks, torch.full((1, 1, 2, 2), logit(0.05))], dim=1)
     presence3 = torch.cat([presence, torch.tensor([[logit(0.05)]])], dim=1)
     sim3 = torch.cat([sim, torch.zeros(1, 1, 2, 2)], dim=1)
-    fused = fuse(masks3, presence3, sim3, scale=10.0)
+    fused = fuse(masks3, presence3, sim3, scale=10.0, mode="classwise")
     assert not (fused.class_index == 2).any()
     # a high per-class threshold for class 1 turns its pixels into UNKNOWN, class 0 untouched
-    strict = fuse(masks3, presence3, sim3, scale=10.0, threshold=[0.5, 0.99, 0.5])
+    strict = fuse(masks3, presence3, sim3, scale=10.0, threshold=[0.5, 0.99, 0.5], mode="classwise")
     assert strict.class_index.tolist() == [[[0, 0], [UNKNOWN, UNKNOWN]]]
 
 

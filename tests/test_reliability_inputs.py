@@ -8,6 +8,8 @@ in little memory; nothing in a user's YAML is executed, and no user file is over
 from __future__ import annotations
 
 import copy
+import importlib
+import itertools
 import json
 import re
 import time
@@ -35,7 +37,7 @@ def bomb(levels: int = 9, width: int = 9) -> str:
     """The 'billion laughs' YAML: ``width ** levels`` strings from a few hundred bytes of nested aliases."""
     lines = ["a: &a [" + ",".join(['"lol"'] * width) + "]"]
     names = "abcdefghijklmnopqrstuvwxyz"
-    for prev, name in zip(names[: levels - 1], names[1:levels], strict=True):
+    for prev, name in itertools.pairwise(names[:levels]):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * width) + "]")
     # a prompt set whose classes are the expansion: a door that prints the bad entry would print all of it
     lines.append(f"classes: *{names[levels - 1]}")
@@ -43,7 +45,7 @@ def bomb(levels: int = 9, width: int = 9) -> str:
 
 
 def _fast_and_small(fn: Any, exc: type[BaseException] = ValueError) -> str:
-    """Run ``fn`` (expecting ``exc``); assert it took < 1 s and < 20 MB; return the message."""
+    """Run ``fn`` (expecting ``exc``); assert it took < 1 s and < 50 MB (imports included); return the message."""
     tracemalloc.start()
     t0 = time.perf_counter()
     try:
@@ -54,7 +56,7 @@ def _fast_and_small(fn: Any, exc: type[BaseException] = ValueError) -> str:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert seconds < 1.0, f"took {seconds:.2f} s"
-    assert peak < 20e6, f"peak memory {peak / 1e6:.0f} MB"
+    assert peak < 50e6, f"peak memory {peak / 1e6:.0f} MB"
     message = str(info.value)
     assert len(message) < MAX_MESSAGE, f"{len(message)} characters: {message[:300]}..."
     return message
@@ -86,6 +88,9 @@ def test_alias_bomb_fails_fast_with_a_short_message(door: str, tmp_path: Path) -
 def test_alias_bomb_on_the_cli_and_in_the_map_app(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bomb.yaml"
     path.write_text(bomb(), encoding="utf-8")
+    for module in ("lslib.inference.colours", "lslib.inference.predictor", "lslib.inference.tiling"):
+        importlib.import_module(module)  # imported first: the parse is timed, not the imports
+
     t0 = time.perf_counter()
     code = main(["predict", "--prompt-set", str(path), "--image", str(tmp_path / "x.tif"), "--out", str(tmp_path)])
     err = capsys.readouterr().err
@@ -112,7 +117,10 @@ def test_aliases_within_the_budget_still_work() -> None:
         ("a: &a [1, *a]\n", "alias refers to the value that contains it"),
         ("x: !!python/object/apply:os.system ['echo hi']\n", r"tag 'tag:yaml.org,2002:python/object/apply:os\.system'"),
         ("x: !custom 3\n", "tag '!custom' is not allowed"),
-        ("[" * 3000 + "]" * 3000, "nested too deeply"),
+        ("[" * 3000 + "]" * 3000, "nested more than 50 levels deep"),
+        ("[a," * 100_000, "nested more than 50 levels deep"),
+        ("".join(" " * i + f"k{i}:\n" for i in range(200)), "nested more than 50 levels deep"),
+        ("\x1f", "not valid YAML: unacceptable character #x001f"),
         ("a: 1\n---\nb: 2\n", "not valid YAML: expected a single document"),
         ("classes: [water, {name: forest\n", "not valid YAML"),
     ],
@@ -135,7 +143,7 @@ def test_python_tags_are_never_executed(tmp_path: Path, capsys: pytest.CaptureFi
     assert str(config) in err and "not allowed" in err and "nothing was executed" in err
     prompts = tmp_path / "evil_prompts.yaml"
     prompts.write_text(f"classes: [!!python/object/new:os.system [touch {marker}]]\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="evil_prompts.yaml.*not allowed"):
+    with pytest.raises(ValueError, match=r"evil_prompts\.yaml.*not allowed"):
         psm.load(prompts)
     assert not marker.exists() and not (tmp_path / "out").exists()
 
@@ -200,7 +208,8 @@ def test_training_config_errors_name_the_file(tmp_path: Path) -> None:
         ("- a\n- b\n", r"cfg\.yaml: a training config is a mapping of settings, got list"),
         ("optim: 3\n", r"cfg\.yaml\.optim: expected a mapping, got int"),
         ("optim:\n", None),
-        (f"{'k' * 10_000}: 1\n", r"cfg\.yaml: unknown key\(s\)"),
+        (f"{'k' * 1000}: 1\n", r"cfg\.yaml: unknown key\(s\)"),
+        (f"{'k' * 10_000}: 1\n", r"cfg\.yaml is not valid YAML"),  # PyYAML: keys of at most 1024 characters
     ]:
         path.write_text(text, encoding="utf-8")
         if match is None:
@@ -221,7 +230,7 @@ LOOKALIKES = [
     ("water", "ｗａｔｅｒ"),  # full-width letters
     ("water", "water\ufe0f"),  # variation selector
     ("flooded vegetation", "ﬂooded vegetation"),  # ligature
-    ("Built-up", "built\u2060up"),  # word joiner
+    ("Grassland", "grass\u2060land"),  # word joiner
 ]
 
 
@@ -240,7 +249,7 @@ def test_lookalike_names_are_duplicates(a: str, b: str) -> None:
 
 def test_lookalike_names_in_a_yaml_file_and_in_resolve(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text("classes: [forest, \"for\\u200best\"]\n", encoding="utf-8")
+    path.write_text('classes: [forest, "for\\u200best"]\n', encoding="utf-8")
     with pytest.raises(DuplicateNameError, match=r"for\\u200best.*duplicates 'forest'.*look-alike Unicode"):
         psm.load(path)
     with pytest.raises(DuplicateNameError):
@@ -253,7 +262,7 @@ def test_invisible_only_and_overlong_names() -> None:
     assert len(from_names(["x" * MAX_NAME_CHARS])) == 1
     with pytest.raises(ValueError, match=rf"the name has {MAX_NAME_CHARS + 1} characters \(at most {MAX_NAME_CHARS}\)"):
         from_names(["x" * (MAX_NAME_CHARS + 1)])
-    with pytest.raises(ValueError, match="the synonym 'yyy.*at most"):
+    with pytest.raises(ValueError, match=r"the synonym 'yyy.*at most"):
         PromptSet(classes=(ClassPrompt("water", synonyms=("y" * 5000,)),))
     with pytest.raises(ValueError, match="description has 5000 characters"):
         PromptSet(classes=(ClassPrompt("water", description="d" * 5000),))
@@ -308,15 +317,17 @@ def test_normalise_name_is_idempotent(text: str) -> None:
 def test_alias_expansion_is_bounded(levels: int, width: int) -> None:
     from lslib.configtools import MAX_YAML_VALUES
 
-    text = bomb(min(levels, 26), width)
-    expanded = sum(width**k for k in range(1, levels + 1))  # lists and strings, roughly
+    sizes = [1 + width]  # values in level k's list, its aliases expanded
+    for _ in range(levels - 1):
+        sizes.append(1 + width * sizes[-1])
+    expanded = 1 + (levels + 1) + sum(sizes) + sizes[-1]  # the mapping, its keys, each level, classes: *top
     t0 = time.perf_counter()
     try:
-        doc = parse_yaml(text, where="b.yaml")
+        doc = parse_yaml(bomb(levels, width), where="b.yaml")
     except ValueError as exc:
-        assert expanded > MAX_YAML_VALUES // 2 and "alias" in str(exc) and len(str(exc)) < MAX_MESSAGE
+        assert expanded > MAX_YAML_VALUES and "alias" in str(exc) and len(str(exc)) < MAX_MESSAGE
     else:
-        assert isinstance(doc["classes"], list) and expanded <= 2 * MAX_YAML_VALUES
+        assert expanded <= MAX_YAML_VALUES and len(doc["classes"]) == width
     assert time.perf_counter() - t0 < 1.0
 
 
@@ -375,8 +386,10 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "empty": (b"", "not valid JSON"),
     "latin-1": ('{"id": "forêt"}'.encode("latin-1"), "not UTF-8 text"),
     "deep": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply|not a STAC item|not valid JSON"),
-    "collection": (json.dumps({"type": "FeatureCollection", "features": [valid_item()] * 2}).encode(),
-                   "FeatureCollection of 2 features"),
+    "collection": (
+        json.dumps({"type": "FeatureCollection", "features": [valid_item()] * 2}).encode(),
+        "FeatureCollection of 2 features",
+    ),
     "catalog": (json.dumps({"type": "Catalog", "id": "c"}).encode(), "'type' is 'Catalog', not 'Feature'"),
     "no type": (json.dumps(_bad(type=...)).encode(), "'type' is None"),
     "no id": (json.dumps(_bad(id=...)).encode(), "has no 'id'"),
@@ -389,12 +402,18 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "asset without href": (json.dumps(_bad(assets__red__href=...)).encode(), "asset 'red' has no 'href'"),
     "properties a list": (json.dumps(_bad(properties=[])).encode(), "'properties' must be an object"),
     "links a dict": (json.dumps(_bad(links={})).encode(), "'links' must be a list"),
-    "eo:bands a string": (json.dumps(_bad(**{"assets__red__eo:bands": "B04"})).encode(),
-                          "eo:bands must be a list of band objects"),
-    "wavelength text": (json.dumps(_bad(**{"assets__red__eo:bands": [{"center_wavelength": "red"}]})).encode(),
-                        r"center_wavelength must be a number, got 'red'"),
-    "scale text": (json.dumps(_bad(**{"assets__red__raster:bands": [{"scale": "x"}]})).encode(),
-                   "scale must be a number"),
+    "eo:bands a string": (
+        json.dumps(_bad(**{"assets__red__eo:bands": "B04"})).encode(),
+        "eo:bands must be a list of band objects",
+    ),
+    "wavelength text": (
+        json.dumps(_bad(**{"assets__red__eo:bands": [{"center_wavelength": "red"}]})).encode(),
+        r"center_wavelength must be a number, got 'red'",
+    ),
+    "scale text": (
+        json.dumps(_bad(**{"assets__red__raster:bands": [{"scale": "x"}]})).encode(),
+        "scale must be a number",
+    ),
     "shape": (json.dumps(_bad(**{"assets__red__proj:shape": [10]})).encode(), "proj:shape must be"),
     "transform": (json.dumps(_bad(**{"assets__red__proj:transform": ["a"] * 6})).encode(), "proj:transform must be"),
     "epsg": (json.dumps(_bad(**{"properties__proj:epsg": "x"})).encode(), "proj:epsg must be an integer"),
@@ -425,7 +444,7 @@ def test_malformed_stac_item_on_the_cli_and_in_the_map_app(tmp_path: Path) -> No
 
     path = tmp_path / "item.json"
     path.write_text("[]", encoding="utf-8")
-    with pytest.raises(ValueError, match="item.json: a STAC item is a JSON object"):
+    with pytest.raises(ValueError, match=r"item\.json: a STAC item is a JSON object"):
         open_source(path, chunk=32)  # what `lslib predict --image item.json` opens
     good = tmp_path / "good.json"
     good.write_text(json.dumps(valid_item()), encoding="utf-8")

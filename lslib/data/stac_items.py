@@ -193,7 +193,7 @@ def _shape(value: Any, where: str) -> tuple[int, int] | None:
         return None
     if (
         not isinstance(value, list | tuple) or len(value) != 2
-        or not all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in value)
+        or not all(isinstance(v, Integral) and not isinstance(v, bool) and int(v) > 0 for v in value)
     ):  # fmt: skip
         raise ValueError(f"{where}: proj:shape must be [rows, columns] (two positive integers), got {short(value)}")
     return int(value[0]), int(value[1])
@@ -242,7 +242,7 @@ def item_bands(item: Any, assets: Sequence[str] | None = None) -> list[ItemBand]
             match = [
                 k for k, a in item.assets.items()
                 if any(want.lower() in (str(b.get("name", "")).lower(), str(b.get("common_name", "")).lower())
-                       for b in _band_list(a.extra_fields.get("eo:bands"), f"{where}: asset {k} eo:bands"))
+                       for b in _band_list(a.extra_fields.get("eo:bands"), f"{where}: asset {short(k)} eo:bands"))
             ]  # fmt: skip
             if not match:
                 raise ValueError(
@@ -252,7 +252,8 @@ def item_bands(item: Any, assets: Sequence[str] | None = None) -> list[ItemBand]
     else:
         keys = [
             k for k, a in item.assets.items()
-            if any("center_wavelength" in b for b in _band_list(a.extra_fields.get("eo:bands"), f"{where}: asset {k}"))
+            if any("center_wavelength" in b
+                   for b in _band_list(a.extra_fields.get("eo:bands"), f"{where}: asset {short(k)} eo:bands"))
         ]  # fmt: skip
     if not keys:
         raise ValueError(

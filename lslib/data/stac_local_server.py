@@ -179,14 +179,16 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def _listens(pid: int, port: int) -> bool | None:
-    """Whether process ``pid`` holds the listening socket on ``port`` (None: can't tell without psutil)."""
+    """Whether process ``pid`` (or a child of it) holds the listening socket on ``port`` (None: can't tell)."""
     try:
         import psutil
     except ImportError:
         return None
     try:
-        proc = psutil.Process(pid)
-        conns = proc.net_connections(kind="tcp") if hasattr(proc, "net_connections") else proc.connections(kind="tcp")
+        root = psutil.Process(pid)
+        conns = []
+        for proc in [root, *root.children(recursive=True)]:
+            conns += proc.net_connections(kind="tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
     except (psutil.Error, OSError):
         return None
     return any(c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in conns)
