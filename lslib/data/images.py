@@ -25,6 +25,8 @@ Radiometry (scale/offset, ``attrs["radiometry_source"]``), in order of precedenc
    the STAC ``s2:processing_baseline``), Landsat C2 L2 DN x 2.75e-5 - 0.2, NAIP/RGB uint8 DN/255 (display);
 6. other integers without any hint: DN/10 000 only if that gives plausible reflectance, with a
    :class:`~lslib.data.radiometry.RadiometryAssumedWarning`; else :class:`~lslib.data.radiometry.ImageInputError`.
+   Never for a file without georeferencing (a 16-bit PNG: display 0..65535 or reflectance x 10 000 cannot be
+   told apart): an :class:`~lslib.data.radiometry.ImageInputError` asks for ``--scale`` (or ``--sensor``).
 
 Every result is checked on a small overview (robust 0.5/99.5 percentiles; see
 :func:`lslib.data.radiometry.check_plausible`): DN passed as reflectance, display values outside [0, 1] and
@@ -34,6 +36,7 @@ linear SAR raise :class:`~lslib.data.radiometry.ImageInputError` naming the flag
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,9 +65,13 @@ __all__ = [
     "PIXEL_SUFFIXES",
     "SENSOR_PRESETS",
     "Bands",
+    "ImageHeader",
+    "ImageTooLargeError",
     "PixelCoordinatesWarning",
     "assign_bands",
+    "image_header",
     "open_image",
+    "open_preview",
     "open_stac_item",
     "resolve_bands",
 ]
@@ -74,6 +81,129 @@ Chunks = int | dict[str, int] | None
 
 class PixelCoordinatesWarning(UserWarning):
     """The input has no georeferencing: the map is in pixel coordinates (no CRS, areas in pixels only)."""
+
+
+class ImageTooLargeError(ValueError):
+    """The image is too large for what was asked (read into memory, previewed whole): says what to do instead."""
+
+
+#: GDAL's block cache (bytes) for decimated reads (overviews, previews) unless $GDAL_CACHEMAX is set: every block
+#: is decoded once, so a cache only fills memory (GDAL's default is 5 % of RAM)
+DECIMATED_READ_CACHE = 64 << 20
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, read without any pixel: :func:`image_header`."""
+
+    path: Path
+    count: int
+    height: int
+    width: int
+    dtype: str
+    overviews: tuple[int, ...]  # GDAL overview decimation factors (internal or .ovr), finest first
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+    def decoded_values(self, side: int) -> int:
+        """Values GDAL decodes for a read decimated to at most ``side`` pixels a side: it reads the coarsest
+        overview not coarser than the read (no overview: every pixel)."""
+        factor = max(1, math.ceil(max(self.height, self.width) / side))
+        level = max((o for o in self.overviews if o <= factor), default=1)
+        return math.ceil(self.height / level) * math.ceil(self.width / level) * self.count
+
+    def memory_bytes(self) -> int:
+        """About what reading the whole image into memory takes: the raw values, the float32 result, the mask."""
+        return self.pixels * self.count * (np.dtype(self.dtype).itemsize + 9)
+
+
+def image_header(source: Any) -> ImageHeader | None:
+    """Size, band count, dtype and overviews of an image *file*, from its header alone (no pixel is read).
+
+    ``None`` for the inputs without one header: a DataArray, a STAC item, a Sentinel-2 band folder.
+
+    Raises:
+        FileNotFoundError, ValueError, RasterReadError: as :func:`open_image` for the same path.
+    """
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from lslib.data.readers_common import readable
+    from lslib.data.stac_items import is_stac_item
+
+    if isinstance(source, xr.DataArray):
+        return None
+    source = os.fsdecode(source) if isinstance(source, bytes) else source
+    if is_stac_item(source):
+        return None
+    path = _input_path(source)
+    if path.is_dir():
+        return None
+    with readable(path), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path) as src:
+            return ImageHeader(path, src.count, src.height, src.width, str(src.dtypes[0]),
+                               tuple(src.overviews(1)) if src.count else ())  # fmt: skip
+
+
+def _available_memory() -> int | None:
+    """Bytes this process may still allocate: MemAvailable (Linux), else free physical pages; capped by what
+    RLIMIT_AS leaves (Linux)."""
+    avail: int | None = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            avail = None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm", encoding="ascii") as f:
+                used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            avail = max(0, soft - used) if avail is None else min(avail, max(0, soft - used))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return avail
+
+
+def _check_fits_memory(header: ImageHeader) -> None:
+    """Refuse (before any pixel is read) to read into memory an image that cannot fit there."""
+    need, avail = header.memory_bytes(), _available_memory()
+    if avail is None or need <= avail:
+        return
+    raise ImageTooLargeError(
+        f"{header.path.name} is {header.height:,} x {header.width:,} px x {header.count} bands: reading it into "
+        f"memory takes about {need / 2**30:,.1f} GiB, more than the {avail / 2**30:,.1f} GiB available. Open it "
+        f"lazily (open_image(path, chunks=1024), which reads pixels only when asked), map part of it in the map app "
+        f"(MapApp(image=path, aoi=...) reads only the AOI) or map it in batch mode: lslib predict --image "
+        f"{header.path} --prompts prompts.yaml --out OUT_DIR"
+    )
+
+
+def _decimated_read(src: Any, side: int) -> np.ndarray:
+    """Raw ``(band, h, w)`` values of an open dataset at most ``side`` pixels a side, nearest (GDAL overviews
+    when the file has them), with a small GDAL block cache: memory stays that of the result."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    f = max(1, math.ceil(max(src.height, src.width) / side))
+    shape = (src.count, max(1, src.height // f), max(1, src.width // f))
+    if os.environ.get("GDAL_CACHEMAX"):
+        return np.asarray(src.read(out_shape=shape, resampling=Resampling.nearest))
+    with rasterio.Env(GDAL_CACHEMAX=DECIMATED_READ_CACHE):
+        return np.asarray(src.read(out_shape=shape, resampling=Resampling.nearest))
 
 
 # --- calibration ------------------------------------------------------------------------------------------------
@@ -96,6 +226,7 @@ class _Raw:
     s2_offset: Callable[[], tuple[float, str]] | None = None  # reflectance offset of S2 baseline >= 04.00
     raw_overview: Callable[[], np.ndarray] | None = None  # (band, h, w) raw values; default from ``da``
     attrs: dict[str, Any] = field(default_factory=dict)
+    pixel_grid: bool = False  # a file without georeferencing (PNG/JPEG): no unit convention is ever assumed
 
 
 def _plan(
@@ -143,6 +274,14 @@ def _plan(
         raise ImageInputError(
             f"{raw.what} is {np.dtype(dtype).name}; sensor {raw.sensor!r} (display imagery) needs --scale to map its "
             "DN to [0, 1] (e.g. --scale 0.0000152590 = 1/65535 for 16-bit; Python: scale=...)"
+        )
+    elif raw.pixel_grid and np.dtype(dtype).itemsize > 1 and not sar.all():
+        # a 16-bit PNG is as often a display image (0..65535) as reflectance x 10 000: never guess DN/10000
+        raise ImageInputError(
+            f"{raw.what} is a {np.dtype(dtype).name} image without georeferencing or scale metadata, so lslib cannot "
+            "tell 16-bit display values (0..65535) from reflectance x 10 000 and does not guess. Say which: "
+            "--sensor rgb --scale 1.5259e-05 (display, DN/65535) or --scale 1e-4 (reflectance x 10 000), or a "
+            "sensor convention such as --sensor s2-l2a (Python: sensor=..., scale=...)"
         )
     elif sar.all():
         raise ImageInputError(
@@ -265,16 +404,13 @@ def _pixel_grid(da: xr.DataArray, path: Path) -> xr.DataArray:
 def _file_overview(path: Path, side: int = 512) -> np.ndarray:
     """Raw ``(band, h, w)`` values at most ``side`` pixels a side (GDAL overviews / decimated read)."""
     import rasterio
-    from rasterio.enums import Resampling
     from rasterio.errors import NotGeoreferencedWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         src = rasterio.open(path)
     with src:
-        f = max(1, math.ceil(max(src.height, src.width) / side))
-        shape = (src.count, max(1, src.height // f), max(1, src.width // f))
-        return np.asarray(src.read(out_shape=shape, resampling=Resampling.nearest))
+        return _decimated_read(src, side)
 
 
 def _s2_file_offset(path: Path, tags: dict[str, str], names: Sequence[str]) -> tuple[float, str]:
@@ -292,22 +428,32 @@ def _s2_file_offset(path: Path, tags: dict[str, str], names: Sequence[str]) -> t
 
 def _open_file(path: Path, bands: Bands, sensor: str | None, chunks: dict[str, int] | None) -> _Raw:
     import rasterio
+    from rasterio.enums import ColorInterp
     from rasterio.errors import NotGeoreferencedWarning
 
     from lslib.data.readers_common import crs_error, readable
 
-    with readable(path), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NotGeoreferencedWarning)
-        with rasterio.open(path) as src:
-            count, dtype = src.count, np.dtype(src.dtypes[0])
-            descriptions = [d or "" for d in src.descriptions]
-            tag_waves = np.array([float(src.tags(i + 1).get("wavelength_um", "nan")) for i in range(count)])
-            tags = {**src.tags(), **src.tags(1)}
-            scales, offsets = list(src.scales), list(src.offsets)
-            nodata = list(src.nodatavals)
-        opened = rioxarray.open_rasterio(path, chunks=chunks, masked=False, mask_and_scale=False)
+    try:
+        with readable(path), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                count, dtype = src.count, np.dtype(src.dtypes[0])
+                descriptions = [d or "" for d in src.descriptions]
+                tag_waves = np.array([float(src.tags(i + 1).get("wavelength_um", "nan")) for i in range(count)])
+                tags = {**src.tags(), **src.tags(1)}
+                scales, offsets = list(src.scales), list(src.offsets)
+                nodata = list(src.nodatavals)
+                alpha = [i + 1 for i, c in enumerate(src.colorinterp) if c == ColorInterp.alpha]
+                pages, page = list(src.subdatasets), "page.tif" if src.crs is not None else "page.png --driver PNG"
+            opened = rioxarray.open_rasterio(path, chunks=chunks, masked=False, mask_and_scale=False)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8_metadata(path, exc) from None
     if not isinstance(opened, xr.DataArray):
-        raise ValueError(f"{path} holds several subdatasets; open one of them (GDAL subdataset name)")
+        raise ValueError(
+            f"{path.name} holds {len(pages) or 'several'} images (a multi-page TIFF or subdatasets) and lslib maps "
+            f"one image per file: write the one you want to its own file, e.g. `rio convert "
+            f"{pages[0] if pages else 'SUBDATASET'} {page}`{_listing(pages)}, and pass that file"
+        )
     da = opened
     da.attrs, da.encoding = {}, {}
     not_georef = any(issubclass(w.category, NotGeoreferencedWarning) for w in caught)
@@ -318,22 +464,35 @@ def _open_file(path: Path, bands: Bands, sensor: str | None, chunks: dict[str, i
         else:
             raise crs_error(str(path))
     implied, chosen = "", sensor
-    if bands is not None or sensor is not None:
-        names, waves = resolve_bands(count, bands=bands, sensor=sensor, stored=descriptions)
-    elif np.isfinite(tag_waves).all():
-        names = [d or str(i + 1) for i, d in enumerate(descriptions)]
-        waves = tag_waves
-    elif descriptions and all(known_band(d, None) for d in descriptions):
-        names, waves = resolve_bands(count, bands=descriptions)
-    elif count == 12 and np.issubdtype(dtype, np.integer) and not pixel:
-        chosen, implied = "s2-l2a", "Sentinel-2 L2A (12 unnamed integer bands, L2A band order)"
-        names, waves = resolve_bands(count, sensor=chosen)
-    else:
+    try:
+        if bands is not None or sensor is not None:
+            names, waves = resolve_bands(count, bands=bands, sensor=sensor, stored=descriptions)
+        elif np.isfinite(tag_waves).all():
+            names = [d or str(i + 1) for i, d in enumerate(descriptions)]
+            waves = tag_waves
+        elif descriptions and all(known_band(d, None) for d in descriptions):
+            names, waves = resolve_bands(count, bands=descriptions)
+        elif count == 12 and np.issubdtype(dtype, np.integer) and not pixel:
+            chosen, implied = "s2-l2a", "Sentinel-2 L2A (12 unnamed integer bands, L2A band order)"
+            names, waves = resolve_bands(count, sensor=chosen)
+        else:
+            raise ValueError(
+                f"{path.name} has no band metadata (no wavelengths): say what its {count} bands are with "
+                "--bands red,green,blue,nir (names, or central wavelengths in µm such as 0.665,0.56,0.49) or "
+                "--sensor naip|s2-l2a|landsat8|rgb (Python: bands=..., sensor=...)"
+            )
+    except ValueError as exc:
+        if not alpha:
+            raise
+        spectral = ",".join(["red", "green", "blue", "nir"][: count - len(alpha)]) or "red"
+        kept = ",".join(str(i + 1) for i in range(count) if i + 1 not in alpha)
+        drop = ("in Python PIL.Image.open(path).convert('RGB').save('no_alpha.png')" if pixel else
+                f"`rio stack --bidx {kept} {path.name} -o no_alpha.tif`")  # fmt: skip
         raise ValueError(
-            f"{path.name} has no band metadata (no wavelengths): say what its {count} bands are with "
-            "--bands red,green,blue,nir (names, or central wavelengths in µm such as 0.665,0.56,0.49) or "
-            "--sensor naip|s2-l2a|landsat8|rgb (Python: bands=..., sensor=...)"
-        )
+            f"{path.name} has {count} bands and band {', '.join(map(str, alpha))} is alpha (transparency), not a "
+            f"spectral band: drop the alpha band ({drop}) and pass that file, or, if that band really holds a "
+            f"spectral band, name all {count} bands with --bands {spectral},nir (Python: bands=...)"
+        ) from exc
     tagged = any(s not in (None, 1.0) for s in scales) or any(o not in (None, 0.0) for o in offsets)
     keep = {k: v for k, v in tags.items() if k in ("sensor", "gsd", "taxonomy")}
     if "gsd" in keep:
@@ -354,7 +513,71 @@ def _open_file(path: Path, bands: Bands, sensor: str | None, chunks: dict[str, i
         offsets=[0.0 if o is None else float(o) for o in offsets] if tagged else None,
         tag_source="gdal tags (scale/offset)", nodata=[None if v is None else float(v) for v in nodata],
         s2_offset=lambda: _s2_file_offset(path, tags, names), raw_overview=lambda: _file_overview(path), attrs=keep,
+        pixel_grid=pixel,
     )  # fmt: skip
+
+
+def _listing(pages: Sequence[str]) -> str:
+    if len(pages) <= 1:
+        return ""
+    more = f" ... ({len(pages)} in all)" if len(pages) > 4 else ""
+    return f" (the images: {', '.join(pages[:4])}{more})"
+
+
+def _not_utf8_metadata(path: Path, exc: UnicodeDecodeError) -> ValueError:
+    bad = exc.object[exc.start : exc.end]
+    around = exc.object[max(0, exc.start - 12) : exc.end + 12]
+    return ValueError(
+        f"{path.name}: its text metadata (tags or band descriptions) is not UTF-8 (byte 0x{bad.hex()} in "
+        f"{around!r}; written as latin-1?), and GDAL reads metadata as UTF-8. Re-save the metadata as UTF-8 in the "
+        f"software that wrote {path.name}, or copy only the pixels (`rio convert {path.name} clean.tif`) and name "
+        "the bands of clean.tif with --bands (Python: bands=...)"
+    )
+
+
+def _input_path(source: Any) -> Path:
+    """``source`` as the path of an existing file or folder, or an error naming it and saying what to do.
+
+    Beyond a missing path (:func:`lslib.data.readers_common.existing_path`): a name that is not UTF-8 (GDAL
+    opens UTF-8 names only), a symbolic link loop and a link to a missing file each get their own message.
+    """
+    from lslib.data.readers_common import existing_path
+
+    text = os.fsdecode(source) if isinstance(source, bytes | os.PathLike) else str(source)
+    path = Path(text).expanduser()
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(path)
+        if os.path.lexists(raw):
+            bad = next(b for b in raw if b >= 0x80)
+            raise ValueError(
+                f"cannot open {raw!r}: its name is not UTF-8 (byte 0x{bad:02x}; written on a latin-1 system?) and "
+                f"GDAL opens UTF-8 file names only. Rename it, e.g. in Python os.rename({raw!r}, "
+                f"{raw.decode('latin-1')!r}), and pass the new name"
+            ) from None
+        raise FileNotFoundError(f"input image not found: {raw!r} does not exist (and its name is not UTF-8)") from None
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except (RuntimeError, OSError) as exc:
+            chain, link = [str(path)], path
+            while link.is_symlink() and len(chain) < 6:
+                link = link.parent / os.readlink(link)
+                chain.append(str(link))
+                if chain.count(str(link)) > 1:
+                    break
+            if isinstance(exc, FileNotFoundError) and not link.is_symlink():
+                raise FileNotFoundError(
+                    f"input image {path} is a symbolic link to {link}, which does not exist: point the link at the "
+                    f"image (ln -sfn REAL_FILE {path}) or pass the image's own path"
+                ) from None
+            more = " -> ..." if len(chain) == len(set(chain)) else ""
+            raise FileNotFoundError(
+                f"input image {path} is a symbolic link loop ({' -> '.join(chain)}{more}): no file at the end of "
+                f"it. Point the link at the image (ln -sfn REAL_FILE {path}) or pass the image's own path"
+            ) from None
+    return existing_path(path, "input image")
 
 
 def _from_array(
@@ -465,23 +688,75 @@ def open_image(
         ``units``.
 
     Raises:
-        FileNotFoundError: a path that does not exist.
+        FileNotFoundError: a path that does not exist (or a symbolic link loop / a link to nothing, said so).
         ImageInputError: values that are not plausible for their radiometry (says which flag to pass).
-        ValueError: no CRS on a georeferenced file, unknown/miscounted bands (suggests ``--bands``), no wavelengths.
+        ImageTooLargeError: ``chunks=None`` and the image cannot fit in memory (from its header, before any read).
+        ValueError: no CRS on a georeferenced file, unknown/miscounted bands (suggests ``--bands``), no wavelengths,
+            an alpha band, a multi-page TIFF, a file name or metadata that is not UTF-8.
     """
-    from lslib.data.readers_common import existing_path
     from lslib.data.stac_items import is_stac_item
 
     dask_chunks = _chunks(chunks)
     if isinstance(source, xr.DataArray):
         return _from_array(source, bands, sensor, scale, offset)
+    source = os.fsdecode(source) if isinstance(source, bytes) else source
     if is_stac_item(source):
         side = None if dask_chunks is None else int(dask_chunks.get("x", 1024))
         return open_stac_item(source, bands=bands, sensor=sensor, scale=scale, offset=offset, chunks=side)
-    path = existing_path(source, "input image")
+    path = _input_path(source)
     if path.is_dir():
         return _open_s2_folder(path, bands, sensor, scale, offset, dask_chunks)
+    if dask_chunks is None:
+        header = image_header(path)
+        if header is not None:
+            _check_fits_memory(header)  # from the header: refused before any pixel is read
     return _calibrate(_open_file(path, bands, sensor, dask_chunks), scale, offset)
+
+
+def open_preview(
+    source: str | Path,
+    *,
+    max_side: int = 1024,
+    bands: Bands = None,
+    sensor: str | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+) -> xr.DataArray:
+    """The whole image file at most ``max_side`` pixels a side, as :func:`open_image` would calibrate it.
+
+    One decimated read (nearest; GDAL uses the file's overviews when it has them, else it decodes every block
+    once without keeping them): memory is that of the result, whatever the size of the file. The grid is the
+    image's, coarser (CRS kept, transform scaled). For quick looks and scene statistics of images too large
+    to read whole: the map app's backdrop and whole-scene stretch.
+    """
+    import dataclasses
+
+    import rasterio
+    from affine import Affine
+
+    from lslib.data.readers_common import readable
+
+    path = _input_path(source)
+    with warnings.catch_warnings():  # the full open_image of the same file has warned already
+        warnings.simplefilter("ignore")
+        raw = _open_file(path, bands, sensor, None)  # lazy: the header and band names, no pixel
+        with readable(path), rasterio.open(path) as src:
+            values = _decimated_read(src, max_side)
+            sy, sx = src.height / values.shape[1], src.width / values.shape[2]
+            transform = src.transform * Affine.scale(sx, sy)
+        h, w = values.shape[1:]
+        coords = {"band": raw.da["band"].values}
+        if raw.pixel_grid:
+            coords.update(y=(np.arange(h) + 0.5) * sy, x=(np.arange(w) + 0.5) * sx)
+        else:
+            coords.update(y=transform.f + (np.arange(h) + 0.5) * transform.e,
+                          x=transform.c + (np.arange(w) + 0.5) * transform.a)  # fmt: skip
+        small = xr.DataArray(values, dims=("band", "y", "x"), coords=coords, name=raw.da.name)
+        if not raw.pixel_grid:
+            small = small.rio.write_crs(raw.da.rio.crs).rio.write_transform(transform)
+        step = max(1, math.ceil(max(h, w) / 512))
+        quick = dataclasses.replace(raw, da=small, raw_overview=lambda: values[:, ::step, ::step])
+        return _calibrate(quick, scale, offset)
 
 
 def _open_s2_folder(

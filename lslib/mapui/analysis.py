@@ -183,18 +183,111 @@ class PointLabels:
         return {"n": int(n), "oa": correct / n if n else math.nan, "per_class": per, "stale": stale, "outside": outside}
 
 
-def export(prediction: Prediction, prompts: PromptSet, folder: str | Path) -> dict[str, Path]:
+#: what :func:`export` writes, and its record of them (name -> sha256), by which a later export knows its own files
+EXPORT_FILES = ("classes.tif", "confidence.tif", "prompts.yaml", "prompts.safetensors", "polygons.gpkg")
+EXPORT_RECORD = "export.json"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _other_runs(out: Path) -> tuple[list[str], list[Path]]:
+    """What in ``out`` belongs to another run: ``(reasons, lslib predict files to remove on overwrite)``.
+
+    Another run: an ``lslib predict`` map (``map.json`` with its signature, ``class_map.tif``, an unfinished
+    run's partial files) or any file this export would replace that the last export here did not write
+    (the record :data:`EXPORT_RECORD` holds the sha256 of each file it wrote)."""
+    from lslib.inference.outputs import CLASS_MAP, OUR_FILES, PROGRESS, SIDECAR
+
+    reasons: list[str] = []
+    sidecar = _read_json(out / SIDECAR)
+    predict = isinstance(sidecar, dict) and "signature" in sidecar and "lslib_version" in sidecar
+    if predict:
+        reasons.append(f"{SIDECAR} of an lslib predict map (input {sidecar.get('input', '?')})")
+    if (out / CLASS_MAP).exists():
+        reasons.append(f"{CLASS_MAP} of an lslib predict map")
+    if (out / PROGRESS).exists():
+        reasons.append(f"{PROGRESS} of an unfinished lslib predict run")
+    record = _read_json(out / EXPORT_RECORD)
+    ours = record.get("files", {}) if isinstance(record, dict) and record.get("lslib_export") else {}
+    if (out / EXPORT_RECORD).exists() and not (isinstance(record, dict) and record.get("lslib_export")):
+        reasons.append(f"{EXPORT_RECORD} (not an lslib export record)")
+    ours = ours if isinstance(ours, dict) else {}
+    for name in EXPORT_FILES:
+        target = out / name
+        if target.exists() and (not isinstance(ours.get(name), str) or _sha256(target) != ours[name]):
+            since = ", or changed since" if name in ours else ""
+            reasons.append(f"{name} (not written by an earlier export here{since})")
+    if not (predict or (out / CLASS_MAP).exists() or (out / PROGRESS).exists()):
+        return reasons, []
+    # the map's own files: those its sidecar lists, and lslib predict's fixed names
+    listed = sidecar.get("files", {}) if predict and isinstance(sidecar.get("files"), dict) else {}
+    names = {*OUR_FILES, "prompts.safetensors", *(v for v in listed.values() if isinstance(v, str) and "/" not in v)}
+    return reasons, [out / n for n in sorted(names) if (out / n).is_file()]
+
+
+def export(
+    prediction: Prediction, prompts: PromptSet, folder: str | Path, *, overwrite: bool = False
+) -> dict[str, Path]:
     """Write ``classes.tif`` (uint8 COG with colour table: class k -> k + 1, 0 unknown, 255 nodata),
     ``confidence.tif`` (float32 COG), ``prompts.yaml`` and ``polygons.gpkg`` (one dissolved polygon per
-    class, image CRS, ``area_ha``); every file atomically. Returns ``{kind: path}``."""
-    from lslib.atomic import atomic_path
+    class, image CRS, ``area_ha``); every file atomically, with the usual permissions (``0o666`` minus the
+    umask), and recorded in ``export.json`` (their sha256). Returns ``{kind: path}``.
+
+    The folder is checked before anything is written: another run's outputs there (an ``lslib predict`` map:
+    ``map.json`` with its signature, ``class_map.tif``; any file this export would replace that an earlier
+    export here did not write, or that changed since) raise :class:`FileExistsError` unless ``overwrite=True``,
+    which also removes the ``lslib predict`` map's own files, so no stale ``map.json`` is left behind.
+    """
+    import json
+
+    from lslib.atomic import atomic_path, write_text
     from lslib.data.readers import write_geotiff
+    from lslib.inference.outputs import make_readable
     from lslib.inference.teach import save_taught, teaching_of
     from lslib.mapui.render import UNKNOWN_COLOURS, hex_to_rgba
     from lslib.prompt_set import save
 
     out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"cannot export into {out}: it is a file, not a folder; pick a folder")
+    reasons, removable = _other_runs(out) if out.is_dir() else ([], [])
+    if reasons and not overwrite:
+        raise FileExistsError(
+            f"{out} holds another run's outputs: {'; '.join(reasons)}. Export into a new or empty folder, or pass "
+            "overwrite=True to replace them (an lslib predict map there is removed with them)"
+        )
     out.mkdir(parents=True, exist_ok=True)
+    for stale in sorted(removable, key=lambda p: p.name != "map.json"):  # the completion marker first
+        stale.unlink(missing_ok=True)
+    record: dict[str, Any] = {"lslib_export": 1, "files": {}}
+    previous = _read_json(out / EXPORT_RECORD)
+    if isinstance(previous, dict) and previous.get("lslib_export") and isinstance(previous.get("files"), dict):
+        record["files"] = {k: v for k, v in previous["files"].items() if (out / k).exists()}
+
+    def done(path: Path) -> Path:
+        """A written file: usual permissions, and into the record (rewritten each time: a crash leaves it true)."""
+        make_readable(path)
+        record["files"][path.name] = _sha256(path)
+        make_readable(write_text(out / EXPORT_RECORD, json.dumps(record, indent=1, sort_keys=True)))
+        return path
+
     idx = np.asarray(prediction.class_map.values)
     valid = np.isfinite(np.asarray(prediction.confidence.values))
     codes = np.where(idx >= 0, idx + 1, 0).astype(np.uint8)
@@ -209,11 +302,14 @@ def export(prediction: Prediction, prompts: PromptSet, folder: str | Path) -> di
     }
     tags = {"classes": ";".join(f"{k}={v}" for k, v in names.items()), "nodata": "255"}
     paths = {
-        "classes": write_geotiff(classes, out / "classes.tif", colormap=colormap, tags=tags),
-        "confidence": write_geotiff(prediction.confidence, out / "confidence.tif"),
-        # a taught prompt set keeps its teaching (points + head sidecar), so the export re-maps as shown
-        "prompts": (save_taught if teaching_of(prompts) else save)(prompts, out / "prompts.yaml"),
+        "classes": done(write_geotiff(classes, out / "classes.tif", colormap=colormap, tags=tags)),
+        "confidence": done(write_geotiff(prediction.confidence, out / "confidence.tif")),
     }
+    # a taught prompt set keeps its teaching (points + head sidecar), so the export re-maps as shown
+    taught = teaching_of(prompts) is not None
+    paths["prompts"] = done((save_taught if taught else save)(prompts, out / "prompts.yaml"))
+    if taught:
+        done(out / "prompts.safetensors")
     import geopandas as gpd
     from rasterio.features import shapes
     from shapely.geometry import shape
@@ -232,5 +328,5 @@ def export(prediction: Prediction, prompts: PromptSet, folder: str | Path) -> di
     with atomic_path(out / "polygons.gpkg") as tmp:
         tmp.unlink(missing_ok=True)  # GDAL's GPKG driver refuses to write over the empty temporary file
         gdf.to_file(tmp, driver="GPKG", layer="classes")
-    paths["polygons"] = out / "polygons.gpkg"
+    paths["polygons"] = done(out / "polygons.gpkg")
     return paths

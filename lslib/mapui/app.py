@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from time import perf_counter
@@ -20,13 +21,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from lslib.inference import Prediction, Predictor, with_scene_stretch
+from lslib.inference import Prediction, Predictor
 from lslib.inference.colours import name_embedder
 from lslib.mapui import render as R
 from lslib.mapui.aoi import AoiError, bounds_geojson, clip_bounds, clip_geojson, geometry_of
 from lslib.mapui.common import guarded, message_html, zoom_for
 from lslib.mapui.editor import PromptEditor
-from lslib.mapui.imagery import default_scene, load_image, load_reference
+from lslib.mapui.imagery import default_scene, load_reference, open_scene
 from lslib.mapui.panel_analysis import ComparePanel, InspectPanel, StatsPanel
 from lslib.mapui.panel_aoi import AoiPanel
 from lslib.mapui.panel_teach import TeachPanel
@@ -79,12 +80,15 @@ class MapApp:
         if image is None:
             image, default_ref = default_scene()
             reference = default_ref if reference is None else reference
-        self.source = None if isinstance(image, xr.DataArray) else str(image)
-        # one robust stretch for the whole image (as `lslib predict` does): every AOI of it is stretched alike
-        self.image = with_scene_stretch(load_image(image, bands=bands, sensor=sensor, scale=scale, offset=offset))
+        self.source = _source_name(image)
+        self.max_pixels = int(max_pixels)
+        # one robust stretch for the whole image (as `lslib predict` does): every AOI of it is stretched alike. An
+        # image larger than max_pixels is sized from its header and opened lazily: only AOIs are read in full
+        self.image, self._preview = open_scene(
+            image, max_pixels=self.max_pixels, bands=bands, sensor=sensor, scale=scale, offset=offset
+        )
         self.reference = None if reference is None else load_reference(reference, reference_taxonomy)
         self.predictor = predictor if predictor is not None else Predictor()
-        self.max_pixels = int(max_pixels)
         self.prediction: Prediction | None = None
         self.overlay_png = b""
         self.renders = 0
@@ -214,10 +218,17 @@ class MapApp:
         source: str | None = None,
         reference: xr.DataArray | str | Path | None = None,
         reference_taxonomy: str | None = None,
+        bands: Sequence[str | float] | str | None = None,
+        sensor: str | None = None,
+        scale: float | None = None,
+        offset: float | None = None,
     ) -> None:
-        """Replace the imagery (the AOI becomes the whole image) and re-run."""
-        self.image = with_scene_stretch(load_image(image))
-        self.source = source or (None if isinstance(image, xr.DataArray) else str(image))
+        """Replace the imagery (the AOI becomes the whole image) and re-run; a path is opened as by ``MapApp``
+        (``bands``/``sensor``/``scale``/``offset`` as there; a large file lazily, only AOIs are read)."""
+        self.image, self._preview = open_scene(
+            image, max_pixels=self.max_pixels, bands=bands, sensor=sensor, scale=scale, offset=offset
+        )
+        self.source = source or _source_name(image)
         if reference is not None:
             self.reference = load_reference(reference, reference_taxonomy)
         backdrop, bounds = self._backdrop()
@@ -257,12 +268,17 @@ class MapApp:
             raise ValueError("no reference label: pass reference= (a label DataArray or path) to MapApp")
         return agreement(self._need_prediction(), self.reference, self.predictor.text_embeddings)
 
-    def export(self, folder: str | Path) -> dict[str, Path]:
-        """Write the classes COG, confidence COG, prompts.yaml and polygons.gpkg into ``folder``."""
+    def export(self, folder: str | Path, *, overwrite: bool = False) -> dict[str, Path]:
+        """Write the classes COG, confidence COG, prompts.yaml and polygons.gpkg into ``folder``.
+
+        A folder holding another run's outputs (an ``lslib predict`` map, files this export would replace that
+        an earlier export did not write) is refused unless ``overwrite=True``: see
+        :func:`lslib.mapui.analysis.export`.
+        """
         from lslib.mapui.analysis import export
 
         pred = self._need_prediction()
-        return export(pred, pred.prompts, folder)
+        return export(pred, pred.prompts, folder, overwrite=overwrite)
 
     # --- what the panels use ---------------------------------------------------------------------
     def ensure_encoded(self) -> None:
@@ -313,14 +329,17 @@ class MapApp:
         return self.prediction
 
     def _clip(self, aoi: AoiSpec) -> xr.DataArray:
+        """The AOI, size-checked before any pixel is read, then read in full (a lazy image: its chunks only)."""
         if aoi is None:
             from lslib.mapui.aoi import check_size
 
             check_size(self.image.sizes["y"], self.image.sizes["x"], self.max_pixels, self.source)
-            return self.image
-        if isinstance(aoi, Mapping):
-            return clip_geojson(self.image, aoi, max_pixels=self.max_pixels, source=self.source)
-        return clip_bounds(self.image, tuple(aoi), max_pixels=self.max_pixels, source=self.source)  # type: ignore[arg-type]
+            clipped = self.image
+        elif isinstance(aoi, Mapping):
+            clipped = clip_geojson(self.image, aoi, max_pixels=self.max_pixels, source=self.source)
+        else:
+            clipped = clip_bounds(self.image, tuple(aoi), max_pixels=self.max_pixels, source=self.source)  # type: ignore[arg-type]
+        return clipped.compute() if clipped.chunks is not None else clipped
 
     def _ensure_aoi(self) -> None:
         if self._aoi is None:
@@ -425,8 +444,11 @@ class MapApp:
             self.inspect.click(float(lat), float(lon))
 
     def _backdrop(self) -> tuple[bytes, tuple[tuple[float, float], tuple[float, float]]]:
-        """RGB of the whole image (strided to at most ~1024 px a side) on its EPSG:4326 grid, as PNG."""
-        img = self.image
+        """RGB of the whole image (strided to at most ~1024 px a side) on its EPSG:4326 grid, as PNG.
+
+        A large file draws its decimated preview (:func:`lslib.mapui.imagery.open_scene`); a lazy array is
+        strided chunk by chunk: the full raster is never in memory."""
+        img = self._preview if self._preview is not None else self.image
         step = max(1, math.ceil(max(img.sizes["y"], img.sizes["x"]) / R.BACKDROP_MAX_SIDE))
         if step > 1:
             img = img.isel(y=slice(None, None, step), x=slice(None, None, step))
@@ -461,6 +483,13 @@ class MapApp:
         )
         self.map.add(self.reference_layer)
         self.reference_layer.visible = False  # listed in the layer control; shown in the split view
+
+
+def _source_name(image: Any) -> str | None:
+    """How messages name the image: its path (a bytes path decoded as the OS does), None for an array."""
+    if image is None or isinstance(image, xr.DataArray):
+        return None
+    return os.fsdecode(image) if isinstance(image, bytes | os.PathLike) else str(image)
 
 
 def _centre(bounds: tuple[tuple[float, float], tuple[float, float]]) -> tuple[float, float]:

@@ -93,13 +93,12 @@ class AoiPanel:
         self._app.set_aoi(bounds_geojson(south, west, north, east))
 
     def _on_load_tif(self, _button: object) -> None:
-        from lslib.mapui.imagery import load_image
-
         path = self._path.value.strip()
         if not path:
             raise ValueError("type the path of a GeoTIFF first")
-        image = load_image(path, bands=self._bands.value.strip() or None, sensor=self._sensor.value or None)
-        self._app.set_image(image, source=path)
+        # the app opens it (lazily when large: size guard from the header, preview for the backdrop)
+        self._app.set_image(path, source=path, bands=self._bands.value.strip() or None,
+                            sensor=self._sensor.value or None)
         self.message.value = message_html(f"loaded {path}", "info")
 
     def _on_load_stac(self, _button: object) -> None:
