@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: install test lint typecheck unit notebooks demo lab clean manifests browser-deps default-model default-model-retrain bench
+.PHONY: install test lint typecheck unit notebooks notebooks-build demo lab clean manifests browser-deps default-model default-model-retrain bench
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -39,6 +39,11 @@ unit: $(STAMP) browser-deps default-model
 
 notebooks: $(STAMP) default-model
 	LSLIB_OFFLINE=1 LSLIB_SMALL=1 $(PY) -m pytest --nbmake --nbmake-timeout=900 -q notebooks
+
+# Every chapter is generated from notebooks/src/nbNN_name.py (tests/test_notebooks.py fails on drift):
+# edit the source, then regenerate the .ipynb files with this.
+notebooks-build: $(STAMP)
+	$(PY) notebooks/src/build.py
 
 # The real-browser test (tests/test_browser.py, part of `unit`) and the notebooks use the trained default model.
 test: lint typecheck browser-deps default-model unit notebooks

@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["00_quickstart", "03_zero_shot_mapping"]
+NOTEBOOKS = ["00_quickstart", "04_zero_shot_mapping"]
 TARGET_MB = 2048.0
 MB = 2**20
 

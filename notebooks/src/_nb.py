@@ -3,6 +3,7 @@ ids, outputs stripped, written with nbformat (validated) only when the content c
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 from textwrap import dedent
@@ -21,13 +22,16 @@ def code(text: str) -> NotebookNode:
     return nbformat.v4.new_code_cell(dedent(text).strip("\n"))
 
 
-def write(name: str, cells: list[NotebookNode]) -> Path:
-    """``notebooks/<name>.ipynb`` from ``cells``: python3 kernel, no outputs, ids derived from the content."""
+def render(name: str, cells: list[NotebookNode]) -> str:
+    """The ``.ipynb`` text of chapter ``name``: python3 kernel, no outputs, ids derived from the content.
+
+    Deterministic (same cells, same text) and leaves ``cells`` untouched."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
+    cells = copy.deepcopy(cells)
     seen: set[str] = set()
     for i, cell in enumerate(cells):
         digest = hashlib.sha1(f"{name}:{i}:{cell.source}".encode()).hexdigest()[:8]
@@ -39,8 +43,13 @@ def write(name: str, cells: list[NotebookNode]) -> Path:
             cell.outputs, cell.execution_count = [], None
     nb.cells = cells
     nbformat.validate(nb)
-    path = NOTEBOOKS / f"{name}.ipynb"
-    text = nbformat.writes(nb) + "\n"
+    return nbformat.writes(nb) + "\n"
+
+
+def write(name: str, cells: list[NotebookNode], folder: Path = NOTEBOOKS) -> Path:
+    """``<folder>/<name>.ipynb`` (default ``notebooks/``) from ``cells``, rewritten only when it changed."""
+    path = Path(folder) / f"{name}.ipynb"
+    text = render(name, cells)
     if not path.exists() or path.read_text() != text:
         tmp = path.with_suffix(".ipynb.tmp")
         tmp.write_text(text)

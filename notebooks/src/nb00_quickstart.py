@@ -70,7 +70,7 @@ CELLS = [
 
         The default model is small and trained on about a hundred weakly labelled chips: expect a
         plausible map for broad classes (water, trees, crops, built-up) and confusions between similar ones
-        (grass, shrubs, bare ground). Chapter 03 measures how far it agrees with a land-cover product.
+        (grass, shrubs, bare ground). Chapter 04 measures how far it agrees with a land-cover product.
         """),
     md("""
         ## 3. How much of each class
@@ -100,8 +100,8 @@ CELLS = [
 
         ### What's next
 
-        Chapter [03 Zero-shot mapping](03_zero_shot_mapping.ipynb) compares the map with a land-cover product,
-        inspects the model's confidence and exports the result as GeoTIFFs and polygons. Chapters 00-02 show
+        Chapter [04 Zero-shot mapping](04_zero_shot_mapping.ipynb) compares the map with a land-cover product,
+        inspects the model's confidence and exports the result as GeoTIFFs and polygons. Chapters 01-03 show
         the data and how the default model was trained.
         """),
     md("""

@@ -1,6 +1,6 @@
-"""Generate ``notebooks/03_zero_shot_mapping.ipynb`` (outputs stripped).
+"""Generate ``notebooks/04_zero_shot_mapping.ipynb`` (outputs stripped).
 
-python notebooks/src/nb03_zero_shot_mapping.py
+python notebooks/src/nb04_zero_shot_mapping.py
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ CELLS = [
         | Concepts | Importance | Notes |
         | --- | --- | --- |
         | [00 Quick start](00_quickstart.ipynb) | Necessary | the map and the prompt editor |
-        | [00 Getting started](00_getting_started.ipynb) | Helpful | TerraMesh sites, taxonomies, crosswalks |
-        | [04 Evaluation](04_transfer_and_evaluation.ipynb) | Helpful | IoU, confusion matrices, weak labels |
+        | [01 Getting started](01_getting_started.ipynb) | Helpful | TerraMesh sites, taxonomies, crosswalks |
+        | [05 Evaluation](05_transfer_and_evaluation.ipynb) | Helpful | IoU, confusion matrices, weak labels |
 
         - **Time to learn**: 30 minutes
         - **System requirements**: CPU only, < 2 GB RAM (fits on Binder); no internet
@@ -45,6 +45,7 @@ CELLS = [
         import os
         from pathlib import Path
 
+        import geopandas as gpd
         import matplotlib.pyplot as plt
         import numpy as np
         import pandas as pd
@@ -162,7 +163,7 @@ CELLS = [
         chip mostly come out as *crops*: a small model trained for minutes confuses dark vegetation classes,
         and no wording fixes a feature the image encoder does not separate (*trees*, the label's own word,
         does no better: try it). That is the case for a bigger model or a light fine-tune on a few labelled
-        chips (chapter 04), not for more prompt engineering.
+        chips (chapter 05), not for more prompt engineering.
         """),
     md("""
         ## 5. Compare with the reference
@@ -190,7 +191,7 @@ CELLS = [
         How to read these numbers honestly:
 
         - This site is one of the TerraMesh chips in LAS-mini, the default model's training set: the agreement
-          is measured on a training area and is optimistic. Chapter 04 measures held-out chips.
+          is measured on a training area and is optimistic. Chapter 05 measures held-out chips.
         - The reference is a weak label. Where the model and Esri disagree (field edges, the built-up rows
           above), either may be wrong; look at the imagery before blaming the model.
         - `tiny` is small and briefly trained: water, the crop fields and the town come out recognisably,
@@ -278,8 +279,6 @@ CELLS = [
         print(classes.rio.crs, dict(classes.sizes), "tags:", classes.attrs.get("classes"))
         """),
     code("""
-        import geopandas as gpd
-
         gpd.read_file(paths["polygons"])[["class", "area_ha"]].round(1)
         """),
     md("""
@@ -295,7 +294,7 @@ CELLS = [
 
         ### What's next
 
-        [04 Transfer and evaluation](04_transfer_and_evaluation.ipynb) measures zero-shot mapping on held-out
+        [05 Transfer and evaluation](05_transfer_and_evaluation.ipynb) measures zero-shot mapping on held-out
         chips and against closed-set baselines, and adapts the model to a new product with a light fine-tune.
         """),
     md("""
@@ -312,4 +311,4 @@ CELLS = [
 ]
 
 if __name__ == "__main__":
-    write("03_zero_shot_mapping", CELLS)
+    write("04_zero_shot_mapping", CELLS)

@@ -1,6 +1,6 @@
-"""Generate ``notebooks/05_teach_the_map.ipynb`` (outputs stripped).
+"""Generate ``notebooks/06_teach_the_map.ipynb`` (outputs stripped).
 
-PYTHONPATH=notebooks/src python notebooks/src/nb05_teach_the_map.py
+PYTHONPATH=notebooks/src python notebooks/src/nb06_teach_the_map.py
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ CELLS = [
 
         | Concepts | Importance | Notes |
         | --- | --- | --- |
-        | [03 Zero-shot mapping](03_zero_shot_mapping.ipynb) | Necessary | prompts, the map app, agreement |
-        | [04 Evaluation](04_transfer_and_evaluation.ipynb) | Helpful | IoU, confusion matrices, weak labels |
+        | [04 Zero-shot mapping](04_zero_shot_mapping.ipynb) | Necessary | prompts, the map app, agreement |
+        | [05 Evaluation](05_transfer_and_evaluation.ipynb) | Helpful | IoU, confusion matrices, weak labels |
         | Logistic regression, kernels | Helpful | the equations are in `docs/teach.md` |
 
         - **Time to learn**: 20 minutes
@@ -443,7 +443,7 @@ CELLS = [
         ### What's next
 
         For many scenes or thousands of labels, fine-tune the model instead
-        ([04 Transfer and evaluation](04_transfer_and_evaluation.ipynb), `lslib finetune`).
+        ([05 Transfer and evaluation](05_transfer_and_evaluation.ipynb), `lslib finetune`).
         """),
     md("""
         ## Resources and references
@@ -463,4 +463,4 @@ CELLS = [
 ]
 
 if __name__ == "__main__":
-    write("05_teach_the_map", CELLS)
+    write("06_teach_the_map", CELLS)
