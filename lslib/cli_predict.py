@@ -66,6 +66,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             image, prompts, args.out, predictor=predictor, tile=args.tile, overlap=args.overlap,
             block=args.block, bands=bands, sensor=sensor, scale=args.scale, offset=args.offset,
             resume=not args.no_resume, overwrite=args.overwrite, progress=not args.quiet, workers=args.workers,
+            protect=[args.prompt_set] if args.prompt_set else [],  # an input inside --out is never rewritten
         )  # fmt: skip
     from lslib.data.images import PixelCoordinatesWarning
     from lslib.data.radiometry import RadiometryAssumedWarning
@@ -85,6 +86,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for key, path in result.paths.items():
         print(f"{key}: {path}")
     return 0
+
+
+def _cmd_predict_interruptible(args: argparse.Namespace) -> int:
+    """Ctrl-C: one line and exit code 130 (finished blocks are kept: the same command resumes)."""
+    try:
+        return _cmd_predict(args)
+    except KeyboardInterrupt:
+        print("\nlslib: interrupted: rerun the same command to resume", file=sys.stderr)
+        return 130
 
 
 def add_predict_parser(sub: argparse._SubParsersAction) -> None:
@@ -119,4 +129,4 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a different map already in --out")
     p.add_argument("--no-resume", action="store_true", help="start the same map again from scratch")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or area table")
-    p.set_defaults(func=_cmd_predict)
+    p.set_defaults(func=_cmd_predict_interruptible)

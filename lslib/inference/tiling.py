@@ -9,10 +9,12 @@ How (details in ``docs/inference.md``): the raster is cut into overlapping windo
 touches the block is read lazily, encoded and prompted through :class:`~lslib.inference.Predictor`
 (``set_image`` + ``raw``), its per-class fused scores are multiplied by its normalised blending
 weight and summed into the block; then argmax, thresholds and nodata give the block's class map and
-confidence, written with windowed writes into hidden tiled GTiffs (:mod:`lslib.inference.outputs`).
-Progress is recorded after each block, so a killed run resumes; the COGs get their final names only
-when every block is done. Memory: one block of ``K`` float32 score planes plus one window, whatever
-the scene size.
+confidence, written as files of the block's own in a hidden folder (:mod:`lslib.inference.outputs`).
+Before any block, the input's valid-data footprint is checked (:func:`~lslib.inference.tiling_sources.footprint`):
+blocks without a valid pixel are never read, mapped or written, and the run says what it will cost.
+Progress is recorded after each block is durably on disk, so a killed or failed run resumes to the
+same bytes; the COGs get their final names only when every block is done. Memory: one block of ``K``
+float32 score planes plus one window, whatever the scene size.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
+import shutil
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -36,21 +41,39 @@ from lslib.inference.outputs import (
     CLASS_MAP,
     CONFIDENCE,
     NODATA_CODE,
-    OUR_FILES,
+    PARTIAL_DIR,
+    PROGRESS,
     PROMPTS,
+    PROMPTS_ALT,
     SIDECAR,
     UNKNOWN_CODE,
+    OutputLock,
     PartialWriter,
     Progress,
-    disk_full_message,
-    make_readable,
+    clean_stale,
+    fsync_dir,
+    inspect_out,
     read_json,
+    remove_ours,
+    sha256_file,
     write_sidecar,
+    writing,
 )
 from lslib.inference.tiling_geometry import Block, Grid, make_grid
-from lslib.inference.tiling_sources import Bands, open_source, source_fingerprint
+from lslib.inference.tiling_sources import (
+    Bands,
+    Footprint,
+    InputReadError,
+    footprint,
+    input_files,
+    open_source,
+    reading_input,
+    source_fingerprint,
+)
 
 __all__ = ["MapResult", "map_large_area", "model_checksum"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,6 +89,8 @@ class MapResult:
     blocks_resumed: int = 0
     windows_computed: int = 0
     sidecar: dict[str, Any] = field(default_factory=dict)
+    blocks_empty: int = 0  # blocks without a valid pixel in the input's footprint: never read, mapped or written
+    plan: str = ""  # what the run said it would cost before starting
 
     def table(self) -> str:
         lines = [f"{'class':<28} {'pixels':>12} {'hectares':>12} {'%':>7}"]
@@ -108,16 +133,23 @@ class _ScoreCache:
 
 
 class _Mapper:
-    """Computes blocks: windows -> predictor -> weighted sum -> decision (one instance per worker)."""
+    """Computes blocks: windows -> predictor -> weighted sum -> decision (one instance per worker).
 
-    def __init__(self, da: xr.DataArray, grid: Grid, predictor: Any, prompts: Any, cache_bytes: int) -> None:
+    ``footprint``: windows with no valid cell are nodata without being read; ``source_name``: the
+    input, named by read errors (:class:`~lslib.inference.tiling_sources.InputReadError`).
+    """
+
+    def __init__(self, da: xr.DataArray, grid: Grid, predictor: Any, prompts: Any, cache_bytes: int,
+                 footprint: Footprint | None = None, source_name: str = "image") -> None:  # fmt: skip
         self.da, self.grid, self.predictor, self.prompts = da, grid, predictor, prompts
+        self.footprint, self.source_name = footprint, source_name
         # only the column of windows shared with the next block (row-major order) is ever reused: cache that much
         column = max(len(b.row_windows) for b in grid.blocks) + 1
         window_bytes = (len(prompts) + 1) * min(grid.tile, grid.height) * min(grid.tile, grid.width) * 4
         self.cache = _ScoreCache(min(cache_bytes, column * window_bytes))
         self.thresholds = np.asarray(prompts.thresholds, dtype=np.float32)
         self.windows_computed = 0
+        self.model_seconds = 0.0
 
     def window(self, i: int, j: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(weighted scores (K, h, w) float32, valid (h, w) bool)``; ``(None, None)`` for a nodata-only window."""
@@ -125,12 +157,17 @@ class _Mapper:
         if cached is not None:
             return cached
         (r0, r1), (c0, c1) = self.grid.row_windows[i], self.grid.col_windows[j]
+        result: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+        if self.footprint is not None and not self.footprint.any((r0, r1), (c0, c1)):
+            self.cache.put((i, j), result)  # certainly nodata: never read
+            return result
         win = self.da.isel(y=slice(r0, r1), x=slice(c0, c1))
-        values = np.asarray(win.data.compute(scheduler="synchronous") if win.chunks else win.values, np.float32)
+        with reading_input(self.source_name, f" (rows {r0}-{r1}, columns {c0}-{c1})"):
+            values = self._read(win)
         finite = np.isfinite(values)
         valid = finite.any(0)
-        result: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
         if bool(valid.any()):
+            t0 = time.perf_counter()
             window_da = win.copy(data=np.where(finite, values, np.float32(np.nan)))
             self.predictor.set_image(window_da, key=f"tiling:{id(self)}:{r0}:{c0}")
             _, _, fused = self.predictor.raw(self.prompts)
@@ -138,8 +175,14 @@ class _Mapper:
             scores *= self.grid.weight(i, j)[None]
             result = (scores, np.asarray(valid, dtype=bool))
             self.windows_computed += 1
+            self.model_seconds += time.perf_counter() - t0
         self.cache.put((i, j), result)
         return result
+
+    @staticmethod
+    def _read(win: xr.DataArray) -> np.ndarray:
+        """The window's pixels, float32 (the one place the input is read while mapping)."""
+        return np.asarray(win.data.compute(scheduler="synchronous") if win.chunks else win.values, np.float32)
 
     def block(self, block: Block) -> tuple[np.ndarray, np.ndarray, int]:
         """``(codes uint8, confidence float32, valid pixel count)`` of one block."""
@@ -173,34 +216,54 @@ def _resolve_predictor(predictor: Any, model: Any) -> Any:
     return Predictor(model, cache_bytes=0)
 
 
-def _prepare_out(out: Path, signature: str, *, resume: bool, overwrite: bool) -> str:
-    """Check the output folder; returns ``"fresh"``, ``"resume"`` or ``"complete"``. Changes nothing on error."""
+#: names in an output folder that lslib writes and so never shares with a file it did not write
+_BLOCKING = (CLASS_MAP, CONFIDENCE, SIDECAR, PROGRESS)
+
+
+def _prepare_out(out: Path, signature: str, *, resume: bool, overwrite: bool, protect: Sequence[Path] = ()
+                 ) -> tuple[str, str]:  # fmt: skip
+    """Check the output folder; returns ``(state, prompts file name)``, state ``"fresh"``, ``"resume"`` or
+    ``"complete"``. Only lslib's own files are ever removed; on an error nothing is changed."""
     if not out.exists():
-        return "fresh"
+        return "fresh", PROMPTS
     if not out.is_dir():
         raise FileExistsError(f"--out {out} exists and is not a folder; choose a folder path")
-    present = [n for n in OUR_FILES if (out / n).exists()]
-    if not present:
-        return "fresh"
-    if overwrite:
-        for name in present:
-            (out / name).unlink()
-        return "fresh"
-    sidecar = read_json(out / SIDECAR)
-    progress = read_json(out / ".progress.json")
-    same = (sidecar or {}).get("signature") == signature or (progress or {}).get("signature") == signature
-    if not same:
+    inv = inspect_out(out, protect)
+    blocking = [n for n in _BLOCKING if n in inv.foreign or n in inv.inputs]
+    if (out / PARTIAL_DIR).exists() and not (out / PARTIAL_DIR).is_dir():
+        blocking.append(PARTIAL_DIR)
+    if blocking:
+        what = ", ".join(blocking)
         raise FileExistsError(
-            f"{out} already holds a map ({', '.join(present)}) made from a different input, prompt set, model or "
-            "tiling; pass --overwrite (Python: overwrite=True) to replace it, or choose another --out"
+            f"{out} holds {what}, which lslib did not write{' (or an input of this run)' if inv.inputs else ''}: "
+            "lslib never replaces or deletes a file it did not write, even with --overwrite. Move it away or choose "
+            "another --out"
         )
-    if resume and sidecar is not None and sidecar.get("signature") == signature and (out / CLASS_MAP).exists():
-        return "complete"
-    if not resume:  # the same map, started again from scratch
-        for name in present:
-            (out / name).unlink()
-        return "fresh"
-    return "resume"
+    if inv.prompts_name is None:
+        raise FileExistsError(
+            f"{out} holds {PROMPTS} and {PROMPTS_ALT} that lslib did not write (or inputs of this run), and lslib "
+            "writes its copy of the prompt set under one of these names: move one away or choose another --out"
+        )
+    if not inv.ours:
+        return "fresh", inv.prompts_name
+    if inv.signature is None:  # only leftovers of a run that recorded nothing (temporaries, an empty partial folder)
+        remove_ours(out, inv)
+        return "fresh", inspect_out(out, protect).prompts_name or PROMPTS_ALT
+    if overwrite or not resume or inv.signature != signature:
+        if not overwrite and inv.signature != signature:
+            present = ", ".join(sorted({p.name for p in inv.ours if p.parent == out} | (
+                {PARTIAL_DIR} if (out / PARTIAL_DIR).is_dir() else set())))  # fmt: skip
+            unfinished = "" if inv.sidecar else " (an unfinished run)"
+            raise FileExistsError(
+                f"{out} already holds a map{unfinished} ({present}) made from a different input, prompt set, model "
+                "or tiling; pass --overwrite (Python: overwrite=True) to replace it (only lslib's own files are "
+                "removed), or choose another --out"
+            )
+        remove_ours(out, inv)  # --overwrite, or --no-resume of the same map
+        return "fresh", inspect_out(out, protect).prompts_name or PROMPTS_ALT
+    if inv.complete:
+        return "complete", inv.prompts_name
+    return "resume", inv.prompts_name
 
 
 def _areas(names: Sequence[str], counts: np.ndarray, valid: int, px_ha: float) -> list[dict[str, Any]]:
@@ -211,14 +274,12 @@ def _areas(names: Sequence[str], counts: np.ndarray, valid: int, px_ha: float) -
     return rows
 
 
-def _count_classes(path: Path) -> np.ndarray:
-    """Histogram of the class-map codes, read block by block (bounded memory)."""
-    import rasterio
-
+def _count_classes(writer: PartialWriter, blocks: Sequence[Block]) -> np.ndarray:
+    """Histogram of the class-map codes over the blocks with data, one block file at a time (bounded memory)."""
     counts = np.zeros(256, dtype=np.int64)
-    with rasterio.open(path) as src:
-        for _, window in src.block_windows(1):
-            counts += np.bincount(src.read(1, window=window).ravel(), minlength=256)
+    for block in blocks:
+        codes, _ = writer.read_block(block.index)
+        counts += np.bincount(codes.ravel(), minlength=256)
     return counts
 
 
@@ -228,6 +289,110 @@ def _pixel_hectares(da: xr.DataArray, pixel: bool) -> float:
         return float("nan")
     rx, ry = da.rio.resolution()
     return abs(rx * ry) * float(crs.linear_units_factor[1]) ** 2 / 1e4
+
+
+def _scene_stretch(da: xr.DataArray, fp: Footprint | None, *, region: int = 2048) -> xr.DataArray:
+    """:func:`with_scene_stretch`, reading only the parts of its subsample where ``fp`` says data may be.
+
+    The subsample (same pixels as :func:`with_scene_stretch`'s) is NaN elsewhere, as the input is there:
+    the stretch is the same, without reading the empty parts of a sparse scene.
+    """
+    if "norm_stats" in da.attrs or fp is None or bool(fp.cells.all()):
+        return with_scene_stretch(da)
+    h, w = da.sizes["y"], da.sizes["x"]
+    max_pixels = 1 << 20  # with_scene_stretch's default subsample size, same step below
+    step = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
+    ys, xs = np.arange(step // 2, h, step), np.arange(step // 2, w, step)
+    sub = np.full((da.sizes["band"], len(ys), len(xs)), np.nan, dtype=np.float32)
+    for r in range(0, h, region):
+        yi = np.flatnonzero((ys >= r) & (ys < r + region))
+        for c in range(0, w, region):
+            xi = np.flatnonzero((xs >= c) & (xs < c + region))
+            if yi.size and xi.size and fp.any((r, min(r + region, h)), (c, min(c + region, w))):
+                part = da.isel(y=ys[yi], x=xs[xi])
+                sub[:, yi[0] : yi[-1] + 1, xi[0] : xi[-1] + 1] = np.asarray(
+                    part.data.compute() if part.chunks else part.values, dtype=np.float32
+                )
+    sub_da = xr.DataArray(sub, dims=("band", "y", "x"), coords={"band": da["band"].values}, attrs=dict(da.attrs))
+    nodata = da.rio.nodata if hasattr(da, "rio") else None
+    if nodata is not None:
+        sub_da = sub_da.rio.write_nodata(nodata, encoded=False)
+    stats = with_scene_stretch(sub_da, max_pixels=max(1, sub.shape[1] * sub.shape[2])).attrs["norm_stats"]
+    return da.assign_attrs(norm_stats=stats)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:02.0f} min"
+
+
+def _plan(grid: Grid, fp: Footprint | None, todo: Sequence[Block], n_empty: int, n_done: int, out: Path,
+          seconds_per_window: float | None, parallel: int) -> str:  # fmt: skip
+    """The line said before mapping: size, footprint, blocks and windows to map, an estimate, disk space."""
+    windows = {(i, j) for b in todo for i in b.row_windows for j in b.col_windows}
+    if fp is not None:
+        windows = {(i, j) for i, j in windows if fp.any(grid.row_windows[i], grid.col_windows[j])}
+    n = len(grid.blocks)
+    parts = [f"{grid.height} x {grid.width} px in {n} block{'s' * (n != 1)}"]
+    if fp is not None:
+        parts.append(f"valid data in at most {100 * fp.fraction:.3g} % of it")
+    if n_empty:
+        parts.append(f"{n_empty} block{'s' * (n_empty != 1)} without valid pixel skipped")
+    if n_done:
+        parts.append(f"{n_done} already done")
+    line = f"mapping {len(todo)} block{'s' * (len(todo) != 1)} ({', '.join(parts)}): {len(windows)} windows"
+    if seconds_per_window is not None and windows:
+        line += f", about {_duration(seconds_per_window * len(windows) / max(1, parallel))}"
+        line += f" at {seconds_per_window:.2g} s per window (measured)"
+    raw = grid.height * grid.width * 5
+    try:
+        free = shutil.disk_usage(out).free
+        line += f"; outputs at most {raw / 1e9:.3g} GB before compression, {free / 1e9:.3g} GB free in {out}"
+    except OSError:
+        pass
+    return line
+
+
+def _measure(mapper: _Mapper, block: Block) -> float | None:
+    """Seconds per window, timed on the first window of ``block`` with data (cached: not computed twice)."""
+    for i in block.row_windows:
+        for j in block.col_windows:
+            before = mapper.windows_computed
+            mapper.window(i, j)
+            if mapper.windows_computed > before:
+                return mapper.model_seconds / mapper.windows_computed
+    return None
+
+
+def _stage_prompts(staging: Path, name: str, ps: Any, teaching: Any, record: Progress) -> list[Path]:
+    """Write lslib's copy of the prompt set as ``staging/name`` (+ its taught head) and record its sha256.
+
+    Recorded before the files get their final names: a prompt file under a final name is always
+    recognisable as lslib's (:func:`~lslib.inference.outputs.inspect_out`).
+    """
+    from lslib.inference.teach import save_taught
+    from lslib.prompt_set import save as save_prompts
+
+    staging.mkdir(parents=True, exist_ok=True)
+    yaml_path = staging / name
+    files = [yaml_path]
+    if teaching is not None:  # the taught prompt set travels with its head: the map can be reproduced
+        save_taught(ps, yaml_path)
+        files.insert(0, yaml_path.with_suffix(".safetensors"))
+    else:
+        save_prompts(ps, yaml_path)
+    record.written = {f.name: sha256_file(f) for f in files}
+    record.save()
+    return files
+
+
+def _commit(out: Path, staged: Sequence[Path]) -> None:
+    for f in staged:  # the head before its YAML
+        os.replace(f, out / f.name)
+    fsync_dir(out)
 
 
 def _map_large_area(
@@ -250,6 +415,7 @@ def _map_large_area(
     workers: int = 0,
     client: Any = None,
     cache_bytes: int = 256 << 20,
+    protect: Sequence[str | os.PathLike[str]] = (),
 ) -> MapResult:
     """Map ``source`` with ``prompts`` into ``out/`` (class-map COG, confidence COG, ``map.json``, ``prompts.yaml``).
 
@@ -267,16 +433,31 @@ def _map_large_area(
         scale, offset: physical value = DN * scale + offset, overriding the file's tags and the sensor's
             convention (see :func:`lslib.data.open_image`).
         resume: continue an unfinished run of the same input, prompts, model and tiling.
-        overwrite: replace the outputs of another run in ``out`` (only lslib's own files are removed).
-        progress: a tqdm progress bar over blocks.
+        overwrite: replace the map of another run in ``out`` (only lslib's own files are removed).
+        progress: a tqdm progress bar over blocks, and the plan (blocks, windows, estimate) on stderr.
         workers: >0 computes blocks in that many threads (each with its own predictor on the shared model).
         client: a ``dask.distributed.Client``: blocks are computed as tasks on its workers.
         cache_bytes: budget of the cache of window scores shared by neighbouring blocks.
+        protect: more input files lslib must never touch, e.g. the prompt-set file the caller loaded
+            (a prompt-set path given as ``prompts`` and the input image are protected anyway).
+
+    Who owns what in ``out``: lslib owns only the files it wrote and can recognise: COGs with ``LSLIB_*``
+    tags, a ``map.json`` with lslib's signature and version, prompt files whose sha256 its sidecar or
+    progress record lists as written by lslib, ``.progress.json``, ``.lslib.lock`` and the block files in
+    ``.lslib-partial/``. ``overwrite=True`` and ``resume=False`` remove only those; a file under one of
+    lslib's output names that lslib did not write is never replaced or deleted (the run is refused,
+    except for ``prompts.yaml``: lslib's copy then goes to ``prompts.lslib.yaml``); an input inside
+    ``out`` (the image, the prompt set) is never rewritten or deleted. One run at a time writes into a
+    folder (``flock`` on ``out/.lslib.lock``; a crashed run never holds it). New files get the usual
+    permissions (``0o666`` minus the umask).
 
     Raises:
         ValueError: empty prompt set, bad bands/tiling, no CRS, or an input with no valid pixel.
-        FileExistsError: ``out`` holds another map (use ``overwrite=True``).
-        OSError: a failed write (e.g. disk full): the message says what is left and how to resume.
+        FileExistsError: ``out`` holds another map (use ``overwrite=True``), or a file lslib did not write
+            under one of its output names.
+        InputReadError: the input cannot be read (truncated, damaged): names the input; finished blocks are kept.
+        OutputInUseError: another run is writing into ``out``.
+        OutputWriteError: a failed write (e.g. disk full): the message says what is left and how to resume.
     """
     from lslib import __version__
     from lslib.prompt_set import resolve
@@ -284,22 +465,26 @@ def _map_large_area(
     start = time.perf_counter()
     out = Path(out)
     ps = resolve(prompts)  # the one prompt rule (an empty set: ValueError saying what to pass)
-    da, pixel, described = open_source(
-        source, bands=bands, sensor=sensor, chunk=max(tile, 512), scale=scale, offset=offset
-    )
-    da = with_scene_stretch(da.transpose("band", "y", "x"))
+    name = str(Path(source).expanduser()) if isinstance(source, str | os.PathLike) else "the input"
+    with reading_input(name):
+        da, pixel, described = open_source(
+            source, bands=bands, sensor=sensor, chunk=max(tile, 512), scale=scale, offset=offset
+        )
+        da = da.transpose("band", "y", "x")
+        fp = footprint(source, da)
+        da = _scene_stretch(da, fp)
     height, width = da.sizes["y"], da.sizes["x"]
     grid = make_grid(height, width, tile=tile, overlap=overlap, block=block)
     pred = _resolve_predictor(predictor, model)
     checksum = model_checksum(pred.model)
-    from lslib.inference.teach import check_compatible, save_taught, teaching_of
+    from lslib.inference.teach import check_compatible, teaching_of
 
     teaching = teaching_of(ps)  # a taught prompt set: its head is loaded and checked before any pixel is mapped
     if teaching is not None:
         check_compatible(teaching.head, ps.names, [str(b) for b in da["band"].values],
                          np.asarray(da["wavelength"].values, dtype=float).tolist(), pred.fingerprint())
     settings = {
-        "input": described, "input_fingerprint": source_fingerprint(source, da), "prompts": ps.to_dict(),
+        "input": described, "input_fingerprint": source_fingerprint(source, da, exclude=out), "prompts": ps.to_dict(),
         "thresholds": ps.thresholds, "fusion_mode": pred.mode, "alpha": pred.alpha,
         "radiometry": da.attrs.get("radiometry"), "radiometry_source": da.attrs.get("radiometry_source"),
         "scale": da.attrs.get("scale"), "offset": da.attrs.get("offset"), "norm_stats": da.attrs.get("norm_stats"),
@@ -308,64 +493,112 @@ def _map_large_area(
         "tile": tile, "overlap": overlap, "block": block, "shape": [height, width],
     }  # fmt: skip
     signature = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
-    state = _prepare_out(out, signature, resume=resume, overwrite=overwrite)
     paths = {"class_map": out / CLASS_MAP, "confidence": out / CONFIDENCE, "sidecar": out / SIDECAR,
              "prompts": out / PROMPTS}  # fmt: skip
-    if state == "complete":
-        doc = read_json(out / SIDECAR) or {}
-        return MapResult(out, paths, doc.get("areas", []), int(doc.get("pixels_mapped", 0)),
-                         time.perf_counter() - start, blocks_resumed=len(grid.blocks), sidecar=doc)  # fmt: skip
-    meta = {"lslib_version": __version__, **settings, "signature": signature, "labels": {
+    prompt_files = [Path(p) for p in (*protect, ps.extra.get("path") or "",
+                                      prompts if isinstance(prompts, str | os.PathLike) else "") if str(p)]
+    protect_paths = input_files(source) + prompt_files + [p.with_suffix(".safetensors") for p in prompt_files]
+    out.mkdir(parents=True, exist_ok=True)
+    lock = OutputLock(out)
+    lock.acquire()  # one run per folder: a second one fails at once, saying who holds it
+    try:
+        state, prompts_name = _prepare_out(out, signature, resume=resume, overwrite=overwrite, protect=protect_paths)
+        if state == "complete":
+            doc = read_json(out / SIDECAR) or {}
+            paths["prompts"] = out / doc.get("files", {}).get("prompts", PROMPTS)
+            return MapResult(out, paths, doc.get("areas", []), int(doc.get("pixels_mapped", 0)),
+                             time.perf_counter() - start, blocks_resumed=len(grid.blocks), sidecar=doc)  # fmt: skip
+        empty = [] if fp is None else [b for b in grid.blocks if not fp.any(b.rows, b.cols)]
+        if len(empty) == len(grid.blocks):
+            raise ValueError(_no_valid_pixel(described))
+        return _run(
+            da, grid, pred, ps, teaching, out, paths, prompts_name, protect_paths, signature, settings, fp, empty,
+            state=state, pixel=pixel, described=described, checksum=checksum, version=__version__, start=start,
+            progress=progress, workers=workers, client=client, cache_bytes=cache_bytes,
+        )  # fmt: skip
+    finally:
+        lock.release()
+
+
+def _no_valid_pixel(described: str) -> str:
+    return (
+        f"the input has no valid pixel (every band is nodata/NaN everywhere in {described}): check the file, its "
+        "nodata value or the area; nothing was written"
+    )
+
+
+def _run(da: xr.DataArray, grid: Grid, pred: Any, ps: Any, teaching: Any, out: Path, paths: dict[str, Path],
+         prompts_name: str, protect: Sequence[Path], signature: str, settings: dict[str, Any], fp: Footprint | None,
+         empty: Sequence[Block], *, state: str, pixel: bool, described: str, checksum: str, version: str,
+         start: float, progress: bool, workers: int, client: Any, cache_bytes: int) -> MapResult:  # fmt: skip
+    """The mapping itself, under the folder's lock: blocks, then COGs, prompt files and sidecar."""
+    meta = {"lslib_version": version, **settings, "signature": signature, "labels": {
         **{str(i): n for i, n in enumerate(ps.names)}, str(UNKNOWN_CODE): "unknown", str(NODATA_CODE): "nodata"}}
     tags = {"LSLIB_SIDECAR": json.dumps(meta, default=str), "LSLIB_CLASSES": json.dumps(ps.names),
-            "LSLIB_UNKNOWN": str(UNKNOWN_CODE), "LSLIB_NODATA": str(NODATA_CODE), "LSLIB_VERSION": __version__,
+            "LSLIB_UNKNOWN": str(UNKNOWN_CODE), "LSLIB_NODATA": str(NODATA_CODE), "LSLIB_VERSION": version,
             "LSLIB_MODEL_SHA256": checksum}  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
     writer = PartialWriter(
-        out, height=height, width=width, crs=None if pixel else da.rio.crs,
+        out, height=grid.height, width=grid.width, crs=None if pixel else da.rio.crs,
         transform=_transform(da, pixel), colours=ps.colours, tags=tags,
     )  # fmt: skip
     record = Progress(out, signature)
-    try:
-        if not (state == "resume" and record.load() and writer.exists()):
-            record.done, record.valid_pixels = set(), 0
+    with writing(out):
+        clean_stale(out)  # temporaries a killed run left: never complete, never someone else's
+        if not (state == "resume" and writer.exists() and record.load(writer)):
+            record.blocks = {}
             writer.create()
             record.save()
-        resumed = len(record.done)
-        todo = [b for b in grid.blocks if b.index not in record.done]
-        from lslib.inference.tiling_parallel import run_blocks
+    resumed = len(record.done)
+    skip = {b.index for b in empty}
+    todo = [b for b in grid.blocks if b.index not in record.done and b.index not in skip]
+    from lslib.inference.tiling_parallel import run_blocks
 
+    mapper = _Mapper(da, grid, pred, ps, cache_bytes, fp, described)
+    parallel = workers if client is None else max(1, len(client.scheduler_info().get("workers", {})))
+    seconds_per_window = _measure(mapper, todo[0]) if todo else None
+    calibration = mapper.windows_computed  # computed before the first block: added to the blocks' count
+    plan = _plan(grid, fp, todo, len(empty), resumed, out, seconds_per_window, parallel)
+    log.info(plan)
+    if progress:
+        print(f"lslib: {plan}", file=sys.stderr, flush=True)
+    try:
         windows = run_blocks(da, grid, pred, ps, todo, writer, record, workers=workers, client=client,
-                             cache_bytes=cache_bytes, progress=progress)  # fmt: skip
-        if record.valid_pixels == 0:
-            writer.remove()
-            (out / ".progress.json").unlink(missing_ok=True)
-            raise ValueError(
-                f"the input has no valid pixel (every band is nodata/NaN everywhere in {described}): check the "
-                "file, its nodata value or the area; nothing was written"
-            )
-        counts = _count_classes(writer.paths[CLASS_MAP])
+                             cache_bytes=cache_bytes, progress=progress, footprint=fp, source_name=described,
+                             mapper=mapper)  # fmt: skip
+    except InputReadError as exc:
+        done = len(record.done)
+        raise InputReadError(
+            f"{exc}. The {done} finished block{'s' * (done != 1)} of {len(grid.blocks) - len(skip)} stay in {out}: "
+            "rerunning the same command resumes once the input reads; if you replace the file, add --overwrite"
+        ) from exc.__cause__
+    windows += calibration
+    if record.valid_pixels == 0:
+        writer.remove()
+        (out / PROGRESS).unlink(missing_ok=True)
+        raise ValueError(_no_valid_pixel(described))
+    data_blocks = [b for b in grid.blocks if record.blocks.get(b.index, 0) > 0]
+    with writing(out):
+        counts = _count_classes(writer, data_blocks)
         areas = _areas(ps.names, counts, record.valid_pixels, _pixel_hectares(da, pixel))
-        from lslib.prompt_set import save as save_prompts
-
-        if teaching is not None:  # the taught prompt set travels with its head: the map can be reproduced
-            make_readable(save_taught(ps, out / PROMPTS))
-            make_readable(out / Path(PROMPTS).with_suffix(".safetensors").name)
-        else:
-            make_readable(save_prompts(ps, out / PROMPTS))
-        writer.finalise({"LSLIB_AREAS": json.dumps(areas)})
+        inv = inspect_out(out, protect)  # the prompt file name chosen at the start may have been taken since
+        name = prompts_name if prompts_name == inv.prompts_name or (out / prompts_name) in inv.ours else (
+            inv.prompts_name)  # fmt: skip
+        if name is None:
+            raise FileExistsError(f"{out / PROMPTS} and {out / PROMPTS_ALT} appeared during the run; move one away")
+        staged = _stage_prompts(writer.dir, name, ps, teaching, record)
+        writer.finalise([(b.index, b.rows, b.cols) for b in data_blocks], {"LSLIB_AREAS": json.dumps(areas)})
+        _commit(out, staged)
         seconds = time.perf_counter() - start
+        paths["prompts"] = out / name
         doc = {**meta, "pixels_mapped": record.valid_pixels, "areas": areas, "crs": str(writer.crs or ""),
                "pixel_coordinates": pixel, "files": {k: p.name for k, p in paths.items()},
+               "written": dict(record.written),
                "codes": {"classes": "0..K-1 = index into prompts", "unknown": UNKNOWN_CODE, "nodata": NODATA_CODE}}
         write_sidecar(out, doc)  # the completion marker: written last
-    except OSError as exc:
-        if isinstance(exc, FileExistsError | FileNotFoundError):
-            raise
-        raise OSError(disk_full_message(out, exc)) from exc  # no errno: the CLI prints this message as is
-    writer.remove()
-    (out / ".progress.json").unlink(missing_ok=True)
-    return MapResult(out, paths, areas, record.valid_pixels, seconds, len(todo), resumed, windows, doc)
+        writer.remove()
+        (out / PROGRESS).unlink(missing_ok=True)
+    return MapResult(out, paths, areas, record.valid_pixels, seconds, len(todo), resumed, windows, doc,
+                     blocks_empty=len(empty), plan=plan)  # fmt: skip
 
 
 #: GDAL's block cache while mapping (MB) unless $GDAL_CACHEMAX is set. GDAL's default (5 % of RAM, 1.2 GB

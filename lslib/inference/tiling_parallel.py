@@ -1,8 +1,10 @@
 """Running the blocks of :func:`lslib.inference.tiling.map_large_area`: in order, in threads, or on Dask.
 
-Whatever computes a block, the calling process writes it and records it (one writer, progress
-replaced atomically after each block), and at most ``2 x workers`` finished-but-unwritten blocks
-are held in memory.
+Whatever computes a block, the calling process writes it and records it (one writer; a block is
+recorded only after its files are durable, progress replaced atomically), and at most ``2 x workers``
+finished-but-unwritten blocks are held in memory. A failed write raises
+:class:`~lslib.inference.outputs.OutputWriteError` (what to do); a read error of the input passes as
+:class:`~lslib.inference.tiling_sources.InputReadError` (names the input).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from lslib.inference.outputs import PartialWriter, Progress
+from lslib.inference.outputs import PartialWriter, Progress, writing
 from lslib.inference.tiling_geometry import Block, Grid
+from lslib.inference.tiling_sources import Footprint
 
 BlockResult = tuple[np.ndarray, np.ndarray, int, int]
 
@@ -24,8 +27,8 @@ BlockResult = tuple[np.ndarray, np.ndarray, int, int]
 class _Holder:
     """Hides a (possibly Dask-backed) DataArray from Dask's argument traversal: it is sent, not computed."""
 
-    def __init__(self, da: xr.DataArray) -> None:
-        self.da = da
+    def __init__(self, da: xr.DataArray, footprint: Footprint | None = None, source_name: str = "image") -> None:
+        self.da, self.footprint, self.source_name = da, footprint, source_name
 
 
 def _compute(mapper: Any, block: Block) -> BlockResult:
@@ -41,7 +44,7 @@ def _remote_block(holder: _Holder, grid: Grid, model: Any, fusion: tuple[str, fl
     from lslib.inference.tiling import _Mapper
 
     pred = Predictor(model, device="cpu", cache_bytes=0, mode=fusion[0], alpha=fusion[1])  # type: ignore[arg-type]
-    return _compute(_Mapper(holder.da, grid, pred, prompts, cache_bytes), block)
+    return _compute(_Mapper(holder.da, grid, pred, prompts, cache_bytes, holder.footprint, holder.source_name), block)
 
 
 def _bounded(submit: Callable[[Block], Future[BlockResult]], blocks: Sequence[Block], limit: int
@@ -92,8 +95,15 @@ def run_blocks(
     client: Any = None,
     cache_bytes: int = 256 << 20,
     progress: bool = True,
+    footprint: Footprint | None = None,
+    source_name: str = "image",
+    mapper: Any = None,
 ) -> int:
-    """Compute, write and record ``blocks``; returns the number of windows computed."""
+    """Compute, write and record ``blocks``; returns the number of windows computed for them.
+
+    ``mapper``: the serial path's ``_Mapper`` (e.g. one that already timed a window); ``footprint``:
+    windows without valid cells are never read.
+    """
     from tqdm.auto import tqdm
 
     from lslib.inference.tiling import _Mapper
@@ -105,7 +115,7 @@ def run_blocks(
     predictor.cache_bytes = 0  # tiling never revisits a window's embedding: keep one
     try:
         if client is not None:
-            holder = client.scatter(_Holder(da), broadcast=True)
+            holder = client.scatter(_Holder(da, footprint, source_name), broadcast=True)
             model = client.scatter(predictor.model, broadcast=True)
             fusion = (predictor.mode, predictor.alpha)
 
@@ -120,17 +130,19 @@ def run_blocks(
 
             def mapper() -> Any:
                 if not hasattr(local, "mapper"):
-                    local.mapper = _Mapper(da, grid, predictor.sibling(), prompts, cache_bytes // workers)
+                    local.mapper = _Mapper(da, grid, predictor.sibling(), prompts, cache_bytes // workers, footprint,
+                                           source_name)
                 return local.mapper
 
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lslib-map")
             results = _bounded(lambda b: pool.submit(lambda: _compute(mapper(), b)), blocks, 2 * workers)
         else:
-            serial = _Mapper(da, grid, predictor, prompts, cache_bytes)
+            serial = mapper or _Mapper(da, grid, predictor, prompts, cache_bytes, footprint, source_name)
             results = ((b, _compute(serial, b)) for b in blocks)
         for block, (codes, conf, valid, n_windows) in results:
-            writer.write_block(block.rows, block.cols, codes, conf)
-            record.record(block.index, valid)
+            with writing(writer.out):  # the block's files are durable before it is recorded
+                writer.write_block(block.rows, block.cols, codes, conf, index=block.index)
+                record.record(block.index, valid)
             windows += n_windows
             bar.update(1)
     finally:
