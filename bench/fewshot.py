@@ -300,7 +300,8 @@ def update_speed(predictor: Any, path: Path | None) -> int:
         return 2
     doc = json.loads(path.read_text(encoding="utf-8"))
     table, tgt = speed_results(predictor)
-    doc["tables"] = [t for t in doc["tables"] if not str(t.get("caption", "")).startswith("One click in teach")] + [table]
+    kept = [t for t in doc["tables"] if not str(t.get("caption", "")).startswith("One click in teach")]
+    doc["tables"] = [*kept, table]
     doc["targets"] = [t for t in doc["targets"] if not t["metric"].startswith("click ->")] + [tgt]
     write_text(path, json.dumps(doc, indent=1))
     return 0

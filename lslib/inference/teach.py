@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
 #: stride of the decoder grid the head works on (``ImageEmbedding.pixels``)
