@@ -164,8 +164,8 @@ def agreement_with_reference(class_map: np.ndarray, reference: xr.DataArray, src
     import torch
 
     from lslib.inference.outputs import NODATA_CODE, UNKNOWN_CODE
+    from lslib.metrics import ConfusionMatrix
     from lslib.taxonomy import crosswalk, get_taxonomy
-    from lslib.training.metrics import ConfusionMatrix
 
     dst = get_taxonomy(prompts.taxonomy)
     codes = np.array([c.code for c in prompts.classes])

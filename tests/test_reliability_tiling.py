@@ -40,6 +40,7 @@ from lslib.inference.outputs import OutputInUseError, OutputLock, OutputWriteErr
 from lslib.inference.tiling import map_large_area
 from lslib.inference.tiling_geometry import make_grid
 from lslib.inference.tiling_sources import InputReadError, footprint
+from lslib.inference.tiling_windows import WindowMapper
 from lslib.model.build import build_model
 
 FINAL = ["class_map.tif", "confidence.tif", "map.json", "prompts.yaml"]
@@ -134,7 +135,7 @@ class Faults:
         self.fired: str | None = None
         self.only: str | None = None
         block_file, write_text = outputs._write_block_file, outputs.write_text
-        finalise, commit, read = outputs.PartialWriter.finalise, tiling._commit, tiling._Mapper._read
+        finalise, commit, read = outputs.PartialWriter.finalise, tiling._commit, WindowMapper._read
 
         def wrap(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
             def op(*args: Any, **kwargs: Any) -> Any:
@@ -149,7 +150,7 @@ class Faults:
         monkeypatch.setattr(outputs, "write_text", wrap(write_text, "record"))
         monkeypatch.setattr(outputs.PartialWriter, "finalise", wrap(finalise, "cog"))
         monkeypatch.setattr(tiling, "_commit", wrap(commit, "prompts"))
-        monkeypatch.setattr(tiling._Mapper, "_read", staticmethod(wrap(read, "read")))
+        monkeypatch.setattr(WindowMapper, "_read", staticmethod(wrap(read, "read")))
 
     def arm(self, kind: str, n: int, what: str | None = None) -> None:
         """Fail the first ``kind``-matching operation from the n-th on (counting only ``what`` operations if given)."""

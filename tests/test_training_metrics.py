@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lslib.training.metrics import ConfusionMatrix, predict_classes
+from lslib.metrics import ConfusionMatrix, predict_classes
 
 # reference          prediction
 #   1 1 1              1 1 2
@@ -140,3 +140,10 @@ def test_predict_classes() -> None:
     assert predict_classes(logits, [10, 20, 30]).tolist() == [[[10, 20]]]
     with pytest.raises(ValueError, match="one code per class"):
         predict_classes(logits, [10, 20])
+
+
+def test_training_metrics_is_the_same_module() -> None:
+    """``lslib.metrics`` is the home (training and the map app both use it); the old import path still works."""
+    from lslib.training import metrics as old
+
+    assert old.ConfusionMatrix is ConfusionMatrix and old.predict_classes is predict_classes

@@ -39,12 +39,11 @@ from lslib.data.las_stac import (  # noqa: F401  (re-exported: the builder's pub
     AssetReadError,
     Rejected,
     StacUnreachableError,
-    _client,
-    _search,
-    _shape,
-    _wgs84_polygon,
     check_stac,
     chip_geobox,
+    item_shape,
+    search_items,
+    wgs84_polygon,
 )
 from lslib.data.radiometry import (
     SENSOR_RADIOMETRY,
@@ -182,7 +181,7 @@ def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
     # a first geobox from any candidate item gives the chip polygon used to search both products
     from shapely.geometry import Point
 
-    probe = _search(
+    probe = search_items(
         recipe,
         url,
         recipe.image.collection,
@@ -197,8 +196,8 @@ def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
             f"in {recipe.image.datetime} under {recipe.image.max_cloud}% cloud",
         )
     geobox = chip_geobox(recipe, probe[0], lon, lat)
-    chip_poly = _wgs84_polygon(geobox)
-    items = [i for i in probe if _shape(i).contains(chip_poly)]
+    chip_poly = wgs84_polygon(geobox)
+    items = [i for i in probe if item_shape(i).contains(chip_poly)]
     if not items:
         raise Rejected("image does not cover the chip", f"{len(probe)} item(s) touch the point, none the whole chip")
     item = items[0]
@@ -217,7 +216,7 @@ def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
     if recipe.label.same_item:
         label_item = item
     else:
-        found = _search(recipe, url, recipe.label.collection, chip_poly, recipe.label.datetime, None)
+        found = search_items(recipe, url, recipe.label.collection, chip_poly, recipe.label.datetime, None)
         if not found:
             raise Rejected("label does not cover the chip", f"no {recipe.label.collection} item covers the chip")
         label_item = found[0]

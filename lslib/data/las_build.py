@@ -19,7 +19,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lslib.data.chips import clean_partial, point_status
-from lslib.data.las import _client, build_chip, build_point, check_stac
+from lslib.data.las import build_chip, build_point, check_stac
+from lslib.data.las_stac import stac_client
 from lslib.data.recipes import Recipe
 
 POINTS_FILE = "points.parquet"
@@ -97,7 +98,7 @@ def sample_subset(recipe: Recipe, *, url: str, n: int | None = None, seed: int |
         )
     else:
         items = sorted(
-            _client(url, recipe.sign).search(collections=[recipe.label.collection]).items(), key=lambda i: i.id
+            stac_client(url, recipe.sign).search(collections=[recipe.label.collection]).items(), key=lambda i: i.id
         )
         if not items:
             raise ValueError(f"no items in {recipe.label.collection} at {url}; cannot sample {recipe.name}")

@@ -36,7 +36,8 @@ class StacUnreachableError(ConnectionError):
 
 
 @lru_cache(maxsize=8)
-def _client(url: str, sign: str | None) -> Any:
+def stac_client(url: str, sign: str | None) -> Any:
+    """The ``pystac_client.Client`` of the API at ``url`` (cached; ``sign="planetary_computer"`` signs asset URLs)."""
     import pystac_client
 
     modifier = None
@@ -62,7 +63,7 @@ def _client(url: str, sign: str | None) -> Any:
 def check_stac(url: str, sign: str | None = None, collections: Sequence[str] = ()) -> None:
     """Raise :class:`StacUnreachableError` if the API cannot be opened, ValueError if a collection
     is missing (listing those it has)."""
-    client = _client(url, sign)
+    client = stac_client(url, sign)
     for cid in collections:
         try:
             found = client.get_collection(cid) is not None
@@ -80,13 +81,13 @@ def _interval_mid(interval: str | None) -> float | None:
     return (start + end) / 2
 
 
-def _search(
+def search_items(
     recipe: Recipe, url: str, collection: str, chip_poly: Any, interval: str | None, max_cloud: float | None
 ) -> list[Any]:
     """Items of ``collection`` covering the whole chip, best first (cloud, then time to mid-window)."""
     from shapely.geometry import shape
 
-    client = _client(url, recipe.sign)
+    client = stac_client(url, recipe.sign)
     kwargs: dict[str, Any] = {"collections": [collection], "intersects": chip_poly.__geo_interface__, "max_items": 200}
     if interval:
         kwargs["datetime"] = interval
@@ -148,13 +149,14 @@ def chip_geobox(recipe: Recipe, item: Any, lon: float, lat: float) -> Any:
     return GeoBox((size, size), Affine(gsd, 0.0, x_origin + col0 * gsd, 0.0, -gsd, y_origin - row0 * gsd), crs)
 
 
-def _shape(item: Any) -> Any:
+def item_shape(item: Any) -> Any:
+    """The item's footprint (lon/lat), grown by 1e-9 degrees so that a chip on its edge counts as inside."""
     from shapely.geometry import shape
 
     return shape(item.geometry).buffer(1e-9)
 
 
-def _wgs84_polygon(geobox: Any) -> Any:
+def wgs84_polygon(geobox: Any) -> Any:
     """The chip's outline in lon/lat (corners and edge midpoints, enough for chip-sized boxes)."""
     from shapely.geometry import Polygon
 

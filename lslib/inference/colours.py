@@ -29,7 +29,7 @@ def name_embedder(model: Any) -> Callable[[list[str]], np.ndarray]:
     A model without a :class:`~lslib.model.text_encoder.TextEncoder` falls back to ``model.encode_prompts``.
     """
     encoder = getattr(model, "text_encoder", None)
-    embed_batch = getattr(encoder, "_embed", None)
+    embed_batch = getattr(encoder, "embed_uncached", None)
 
     def embed(names: list[str]) -> np.ndarray:
         names = list(names)

@@ -2,9 +2,10 @@
 
 Layout of an output folder (``out/``)::
 
-    class_map.tif     uint8 COG: value k = index of the prompt (0 .. K-1), 254 = unknown (below the
-                      class threshold), 255 = nodata (GeoTIFF nodata); colour table = prompt colours,
-                      unknown grey (128, 128, 128), nodata transparent black
+    class_map.tif     uint8 COG in the one class-map convention of :mod:`lslib.inference.codes`: value
+                      k = index of the prompt (0 .. K-1), 254 = unknown (below the class threshold),
+                      255 = nodata (GeoTIFF nodata); colour table = prompt colours, unknown grey
+                      (128, 128, 128), nodata transparent black; tags ``LSLIB_CLASSES/UNKNOWN/NODATA``
     confidence.tif    float32 COG: fused score of the winning class in [0, 1], NaN nodata
     map.json          sidecar (also in the COGs' ``LSLIB_*`` tags): prompts, thresholds, fusion mode,
                       model variant + sha256, lslib version, input, tile/overlap/block, areas, the files
@@ -51,6 +52,10 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from lslib.atomic import atomic_path, default_mode, fsync_path, write_text
+from lslib.inference.codes import BAND_DESCRIPTION, NODATA_CODE, colour_table
+from lslib.inference.codes import NODATA_RGBA as NODATA_RGBA  # re-exported: the convention lives in codes
+from lslib.inference.codes import UNKNOWN_CODE as UNKNOWN_CODE
+from lslib.inference.codes import UNKNOWN_RGBA as UNKNOWN_RGBA
 
 CLASS_MAP = "class_map.tif"
 CONFIDENCE = "confidence.tif"
@@ -63,10 +68,6 @@ LOCK = ".lslib.lock"
 PARTIAL_DIR = ".lslib-partial"
 #: hidden partial files of lslib < 0.x (one shared GTiff per output): recognised by their tags and removed
 LEGACY_PARTIAL = (".class_map.partial.tif", ".confidence.partial.tif")
-UNKNOWN_CODE = 254
-NODATA_CODE = 255
-UNKNOWN_RGBA = (128, 128, 128, 255)
-NODATA_RGBA = (0, 0, 0, 0)
 PROGRESS_FORMAT = 2
 OUR_FILES = (CLASS_MAP, CONFIDENCE, SIDECAR, PROMPTS, PROGRESS, *LEGACY_PARTIAL)
 _BLOCK_FILE = re.compile(r"^b\d{6}\.(class|conf)\.tif$")
@@ -78,19 +79,6 @@ _PARTIAL_FILE = re.compile(
 #: final names whose atomic-write temporaries a killed run may leave in out/
 _TEMP_TARGETS = (CLASS_MAP, CONFIDENCE, SIDECAR, PROGRESS, PROMPTS, PROMPTS_ALT, "prompts.safetensors",
                  "prompts.lslib.safetensors")
-
-
-def colour_table(colours: Sequence[str]) -> dict[int, tuple[int, int, int, int]]:
-    """``{code: rgba}`` for the class map: one entry per prompt colour, unknown and nodata."""
-    from matplotlib.colors import to_rgba
-
-    table = {i: (0, 0, 0, 255) for i in range(256)}
-    for i, c in enumerate(colours):
-        r, g, b, _ = to_rgba(c)
-        table[i] = (round(r * 255), round(g * 255), round(b * 255), 255)
-    table[UNKNOWN_CODE] = UNKNOWN_RGBA
-    table[NODATA_CODE] = NODATA_RGBA
-    return table
 
 
 # --- errors ------------------------------------------------------------------------------------------------------
@@ -566,7 +554,7 @@ class PartialWriter:
             ET.SubElement(meta, "MDI", key=k).text = tags[k]
         band = ET.SubElement(root, "VRTRasterBand", dataType=dtype, band="1")
         if key == CLASS_MAP:
-            ET.SubElement(band, "Description").text = "class index into prompts.yaml (254 unknown, 255 nodata)"
+            ET.SubElement(band, "Description").text = BAND_DESCRIPTION
         else:
             ET.SubElement(band, "Description").text = "fused score of the winning class"
         ET.SubElement(band, "NoDataValue").text = "nan" if math.isnan(nodata) else str(int(nodata))

@@ -91,7 +91,9 @@ class Predictor:
     """Cached image embeddings + cached prompt vectors around a :class:`~lslib.model.LandSegmenter`.
 
     Args:
-        model: a LandSegmenter (``None``: the released default, :func:`lslib.model.build.load_released`).
+        model: a LandSegmenter, required: the engine never picks one. Callers choose the default (``lslib
+            predict`` and the demo: :func:`lslib.training.default.default_model`; ``MapApp``/``quick_map``:
+            :func:`lslib.model.build.load_released`); ``Predictor(load_released())`` is the released default.
         device: ``None`` picks a GPU when present (through accelerate), else CPU.
         cache_bytes: budget of the image-embedding LRU cache (embeddings of several tiles/AOIs).
         mode, alpha: fusion design (:func:`lslib.fusion.fuse`); ``"global"`` measured best on the
@@ -100,7 +102,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: Any = None,
+        model: Any,
         *,
         device: str | torch.device | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
@@ -108,9 +110,10 @@ class Predictor:
         alpha: float = 1.0,
     ) -> None:
         if model is None:
-            from lslib.model.build import load_released
-
-            model = load_released()
+            raise TypeError(
+                "Predictor needs a model: pass one, e.g. Predictor(load_released()) with "
+                "lslib.model.build.load_released (the released default) or a checkpoint from load_model(path)"
+            )
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
         self.cache_bytes = int(cache_bytes)
@@ -131,6 +134,11 @@ class Predictor:
         other = Predictor(self.model, device=self.device, cache_bytes=cache_bytes, mode=self.mode, alpha=self.alpha)
         other._text.update(self._text)
         return other
+
+    @property
+    def current_key(self) -> str | None:
+        """Key (:meth:`image_key`) of the current image, the one :meth:`predict` maps; None before :meth:`set_image`."""
+        return self._key
 
     # --- image -----------------------------------------------------------------------------------
     @staticmethod

@@ -5,11 +5,14 @@
     result.paths["class_map"], result.areas
 
 How (details in ``docs/inference.md``): the raster is cut into overlapping windows
-(:mod:`lslib.inference.tiling_geometry`); the output is produced block by block: each window that
-touches the block is read lazily, encoded and prompted through :class:`~lslib.inference.Predictor`
-(``set_image`` + ``raw``), its per-class fused scores are multiplied by its normalised blending
-weight and summed into the block; then argmax, thresholds and nodata give the block's class map and
-confidence, written as files of the block's own in a hidden folder (:mod:`lslib.inference.outputs`).
+(:mod:`lslib.inference.tiling_geometry`); the output is produced block by block
+(:class:`~lslib.inference.tiling_windows.WindowMapper`, run by :mod:`lslib.inference.tiling_parallel`):
+each window that touches the block is read lazily, encoded and prompted through
+:class:`~lslib.inference.Predictor` (``set_image`` + ``raw``), its per-class fused scores are multiplied
+by its normalised blending weight and summed into the block; then argmax, thresholds and nodata give the
+block's class map (:mod:`lslib.inference.codes`) and confidence, written as files of the block's own in
+a hidden folder (:mod:`lslib.inference.outputs`). Imports go one way:
+``tiling -> tiling_parallel -> tiling_windows -> tiling_geometry, tiling_sources, codes``.
 Before any block, the input's valid-data footprint is checked (:func:`~lslib.inference.tiling_sources.footprint`):
 blocks without a valid pixel are never read, mapped or written, and the run says what it will cost.
 Progress is recorded after each block is durably on disk, so a killed or failed run resumes to the
@@ -27,7 +30,6 @@ import os
 import shutil
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,17 +38,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from lslib.inference.codes import UNKNOWN_CODE, class_map_tags, codes_doc, labels
 from lslib.inference.inputs import with_scene_stretch
 from lslib.inference.outputs import (
     CLASS_MAP,
     CONFIDENCE,
-    NODATA_CODE,
     PARTIAL_DIR,
     PROGRESS,
     PROMPTS,
     PROMPTS_ALT,
     SIDECAR,
-    UNKNOWN_CODE,
     OutputLock,
     PartialWriter,
     Progress,
@@ -60,6 +61,7 @@ from lslib.inference.outputs import (
     writing,
 )
 from lslib.inference.tiling_geometry import Block, Grid, make_grid
+from lslib.inference.tiling_parallel import run_blocks
 from lslib.inference.tiling_sources import (
     Bands,
     Footprint,
@@ -70,6 +72,7 @@ from lslib.inference.tiling_sources import (
     reading_input,
     source_fingerprint,
 )
+from lslib.inference.tiling_windows import WindowMapper
 
 __all__ = ["MapResult", "map_large_area", "model_checksum"]
 
@@ -108,104 +111,6 @@ def model_checksum(model: Any) -> str:
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
         h.update(t.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
-
-
-class _ScoreCache:
-    """Byte-bounded LRU of blended-window inputs ``(scores, valid)``: windows shared by neighbouring blocks."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.items: OrderedDict[tuple[int, int], tuple[np.ndarray | None, np.ndarray | None]] = OrderedDict()
-
-    def get(self, key: tuple[int, int]) -> tuple[np.ndarray | None, np.ndarray | None] | None:
-        if key in self.items:
-            self.items.move_to_end(key)
-            return self.items[key]
-        return None
-
-    def put(self, key: tuple[int, int], value: tuple[np.ndarray | None, np.ndarray | None]) -> None:
-        self.items[key] = value
-        while self.items and self._bytes() > self.max_bytes:
-            self.items.popitem(last=False)
-
-    def _bytes(self) -> int:
-        return sum(sum(a.nbytes for a in v if a is not None) for v in self.items.values())
-
-
-class _Mapper:
-    """Computes blocks: windows -> predictor -> weighted sum -> decision (one instance per worker).
-
-    ``footprint``: windows with no valid cell are nodata without being read; ``source_name``: the
-    input, named by read errors (:class:`~lslib.inference.tiling_sources.InputReadError`).
-    """
-
-    def __init__(self, da: xr.DataArray, grid: Grid, predictor: Any, prompts: Any, cache_bytes: int,
-                 footprint: Footprint | None = None, source_name: str = "image") -> None:  # fmt: skip
-        self.da, self.grid, self.predictor, self.prompts = da, grid, predictor, prompts
-        self.footprint, self.source_name = footprint, source_name
-        # only the column of windows shared with the next block (row-major order) is ever reused: cache that much
-        column = max(len(b.row_windows) for b in grid.blocks) + 1
-        window_bytes = (len(prompts) + 1) * min(grid.tile, grid.height) * min(grid.tile, grid.width) * 4
-        self.cache = _ScoreCache(min(cache_bytes, column * window_bytes))
-        self.thresholds = np.asarray(prompts.thresholds, dtype=np.float32)
-        self.windows_computed = 0
-        self.model_seconds = 0.0
-
-    def window(self, i: int, j: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """``(weighted scores (K, h, w) float32, valid (h, w) bool)``; ``(None, None)`` for a nodata-only window."""
-        cached = self.cache.get((i, j))
-        if cached is not None:
-            return cached
-        (r0, r1), (c0, c1) = self.grid.row_windows[i], self.grid.col_windows[j]
-        result: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
-        if self.footprint is not None and not self.footprint.any((r0, r1), (c0, c1)):
-            self.cache.put((i, j), result)  # certainly nodata: never read
-            return result
-        win = self.da.isel(y=slice(r0, r1), x=slice(c0, c1))
-        with reading_input(self.source_name, f" (rows {r0}-{r1}, columns {c0}-{c1})"):
-            values = self._read(win)
-        finite = np.isfinite(values)
-        valid = finite.any(0)
-        if bool(valid.any()):
-            t0 = time.perf_counter()
-            window_da = win.copy(data=np.where(finite, values, np.float32(np.nan)))
-            self.predictor.set_image(window_da, key=f"tiling:{id(self)}:{r0}:{c0}")
-            _, _, fused = self.predictor.raw(self.prompts)
-            scores = fused.scores[0].float().cpu().numpy()
-            scores *= self.grid.weight(i, j)[None]
-            result = (scores, np.asarray(valid, dtype=bool))
-            self.windows_computed += 1
-            self.model_seconds += time.perf_counter() - t0
-        self.cache.put((i, j), result)
-        return result
-
-    @staticmethod
-    def _read(win: xr.DataArray) -> np.ndarray:
-        """The window's pixels, float32 (the one place the input is read while mapping)."""
-        return np.asarray(win.data.compute(scheduler="synchronous") if win.chunks else win.values, np.float32)
-
-    def block(self, block: Block) -> tuple[np.ndarray, np.ndarray, int]:
-        """``(codes uint8, confidence float32, valid pixel count)`` of one block."""
-        (br0, br1), (bc0, bc1) = block.rows, block.cols
-        k = len(self.prompts)
-        acc = np.zeros((k, br1 - br0, bc1 - bc0), dtype=np.float32)
-        valid = np.zeros((br1 - br0, bc1 - bc0), dtype=bool)
-        for i in block.row_windows:
-            for j in block.col_windows:
-                scores, win_valid = self.window(i, j)
-                if scores is None or win_valid is None:
-                    continue
-                (r0, r1), (c0, c1) = self.grid.row_windows[i], self.grid.col_windows[j]
-                y0, y1, x0, x1 = max(r0, br0), min(r1, br1), max(c0, bc0), min(c1, bc1)
-                acc[:, y0 - br0 : y1 - br0, x0 - bc0 : x1 - bc0] += scores[:, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
-                valid[y0 - br0 : y1 - br0, x0 - bc0 : x1 - bc0] |= win_valid[y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
-        index = acc.argmax(0)
-        conf = np.take_along_axis(acc, index[None], 0)[0]
-        del acc
-        codes = np.where(conf >= self.thresholds[index], index, UNKNOWN_CODE).astype(np.uint8)
-        codes[~valid] = NODATA_CODE
-        conf = np.where(valid, np.clip(conf, 0.0, 1.0), np.float32(np.nan)).astype(np.float32)
-        return codes, conf, int(valid.sum())
 
 
 def _resolve_predictor(predictor: Any, model: Any) -> Any:
@@ -356,7 +261,7 @@ def _plan(grid: Grid, fp: Footprint | None, todo: Sequence[Block], n_empty: int,
     return line
 
 
-def _measure(mapper: _Mapper, block: Block) -> float | None:
+def _measure(mapper: WindowMapper, block: Block) -> float | None:
     """Seconds per window, timed on the first window of ``block`` with data (cached: not computed twice)."""
     for i in block.row_windows:
         for j in block.col_windows:
@@ -532,10 +437,9 @@ def _run(da: xr.DataArray, grid: Grid, pred: Any, ps: Any, teaching: Any, out: P
          empty: Sequence[Block], *, state: str, pixel: bool, described: str, checksum: str, version: str,
          start: float, progress: bool, workers: int, client: Any, cache_bytes: int) -> MapResult:  # fmt: skip
     """The mapping itself, under the folder's lock: blocks, then COGs, prompt files and sidecar."""
-    meta = {"lslib_version": version, **settings, "signature": signature, "labels": {
-        **{str(i): n for i, n in enumerate(ps.names)}, str(UNKNOWN_CODE): "unknown", str(NODATA_CODE): "nodata"}}
-    tags = {"LSLIB_SIDECAR": json.dumps(meta, default=str), "LSLIB_CLASSES": json.dumps(ps.names),
-            "LSLIB_UNKNOWN": str(UNKNOWN_CODE), "LSLIB_NODATA": str(NODATA_CODE), "LSLIB_VERSION": version,
+    meta = {"lslib_version": version, **settings, "signature": signature, "labels": labels(ps.names)}
+    # the class map's convention tags (LSLIB_CLASSES, LSLIB_UNKNOWN, LSLIB_NODATA) come from lslib.inference.codes
+    tags = {"LSLIB_SIDECAR": json.dumps(meta, default=str), **class_map_tags(ps.names), "LSLIB_VERSION": version,
             "LSLIB_MODEL_SHA256": checksum}  # fmt: skip
     writer = PartialWriter(
         out, height=grid.height, width=grid.width, crs=None if pixel else da.rio.crs,
@@ -551,9 +455,7 @@ def _run(da: xr.DataArray, grid: Grid, pred: Any, ps: Any, teaching: Any, out: P
     resumed = len(record.done)
     skip = {b.index for b in empty}
     todo = [b for b in grid.blocks if b.index not in record.done and b.index not in skip]
-    from lslib.inference.tiling_parallel import run_blocks
-
-    mapper = _Mapper(da, grid, pred, ps, cache_bytes, fp, described)
+    mapper = WindowMapper(da, grid, pred, ps, cache_bytes, fp, described)
     parallel = workers if client is None else max(1, len(client.scheduler_info().get("workers", {})))
     seconds_per_window = _measure(mapper, todo[0]) if todo else None
     calibration = mapper.windows_computed  # computed before the first block: added to the blocks' count
@@ -592,8 +494,7 @@ def _run(da: xr.DataArray, grid: Grid, pred: Any, ps: Any, teaching: Any, out: P
         paths["prompts"] = out / name
         doc = {**meta, "pixels_mapped": record.valid_pixels, "areas": areas, "crs": str(writer.crs or ""),
                "pixel_coordinates": pixel, "files": {k: p.name for k, p in paths.items()},
-               "written": dict(record.written),
-               "codes": {"classes": "0..K-1 = index into prompts", "unknown": UNKNOWN_CODE, "nodata": NODATA_CODE}}
+               "written": dict(record.written), "codes": codes_doc()}  # fmt: skip
         write_sidecar(out, doc)  # the completion marker: written last
         writer.remove()
         (out / PROGRESS).unlink(missing_ok=True)

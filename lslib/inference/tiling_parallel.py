@@ -1,5 +1,8 @@
 """Running the blocks of :func:`lslib.inference.tiling.map_large_area`: in order, in threads, or on Dask.
 
+Each block is computed by a :class:`~lslib.inference.tiling_windows.WindowMapper` (the serial run's own,
+one per thread, or one per Dask task); imports go one way: ``tiling -> tiling_parallel -> tiling_windows``.
+
 Whatever computes a block, the calling process writes it and records it (one writer; a block is
 recorded only after its files are durable, progress replaced atomically), and at most ``2 x workers``
 finished-but-unwritten blocks are held in memory. A failed write raises
@@ -20,6 +23,7 @@ import xarray as xr
 from lslib.inference.outputs import PartialWriter, Progress, writing
 from lslib.inference.tiling_geometry import Block, Grid
 from lslib.inference.tiling_sources import Footprint
+from lslib.inference.tiling_windows import WindowMapper
 
 BlockResult = tuple[np.ndarray, np.ndarray, int, int]
 
@@ -31,7 +35,7 @@ class _Holder:
         self.da, self.footprint, self.source_name = da, footprint, source_name
 
 
-def _compute(mapper: Any, block: Block) -> BlockResult:
+def _compute(mapper: WindowMapper, block: Block) -> BlockResult:
     before = mapper.windows_computed
     codes, conf, valid = mapper.block(block)
     return codes, conf, valid, mapper.windows_computed - before
@@ -41,10 +45,10 @@ def _remote_block(holder: _Holder, grid: Grid, model: Any, fusion: tuple[str, fl
                   block: Block, cache_bytes: int) -> BlockResult:  # fmt: skip
     """A Dask task: one block with a predictor built on the worker (small caches)."""
     from lslib.inference.predictor import Predictor
-    from lslib.inference.tiling import _Mapper
 
     pred = Predictor(model, device="cpu", cache_bytes=0, mode=fusion[0], alpha=fusion[1])  # type: ignore[arg-type]
-    return _compute(_Mapper(holder.da, grid, pred, prompts, cache_bytes, holder.footprint, holder.source_name), block)
+    mapper = WindowMapper(holder.da, grid, pred, prompts, cache_bytes, holder.footprint, holder.source_name)
+    return _compute(mapper, block)
 
 
 def _bounded(submit: Callable[[Block], Future[BlockResult]], blocks: Sequence[Block], limit: int
@@ -97,16 +101,14 @@ def run_blocks(
     progress: bool = True,
     footprint: Footprint | None = None,
     source_name: str = "image",
-    mapper: Any = None,
+    mapper: WindowMapper | None = None,
 ) -> int:
     """Compute, write and record ``blocks``; returns the number of windows computed for them.
 
-    ``mapper``: the serial path's ``_Mapper`` (e.g. one that already timed a window); ``footprint``:
-    windows without valid cells are never read.
+    ``mapper``: the serial path's :class:`~lslib.inference.tiling_windows.WindowMapper` (e.g. one that
+    already timed a window); ``footprint``: windows without valid cells are never read.
     """
     from tqdm.auto import tqdm
-
-    from lslib.inference.tiling import _Mapper
 
     bar = tqdm(total=len(grid.blocks), initial=len(grid.blocks) - len(blocks), desc="map blocks", unit="block",
                disable=not progress)  # fmt: skip
@@ -128,16 +130,17 @@ def run_blocks(
         elif workers > 0:
             local = threading.local()
 
-            def mapper() -> Any:
+            def thread_mapper() -> WindowMapper:
                 if not hasattr(local, "mapper"):
-                    local.mapper = _Mapper(da, grid, predictor.sibling(), prompts, cache_bytes // workers, footprint,
-                                           source_name)
+                    local.mapper = WindowMapper(
+                        da, grid, predictor.sibling(), prompts, cache_bytes // workers, footprint, source_name
+                    )
                 return local.mapper
 
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lslib-map")
-            results = _bounded(lambda b: pool.submit(lambda: _compute(mapper(), b)), blocks, 2 * workers)
+            results = _bounded(lambda b: pool.submit(lambda: _compute(thread_mapper(), b)), blocks, 2 * workers)
         else:
-            serial = mapper or _Mapper(da, grid, predictor, prompts, cache_bytes, footprint, source_name)
+            serial = mapper or WindowMapper(da, grid, predictor, prompts, cache_bytes, footprint, source_name)
             results = ((b, _compute(serial, b)) for b in blocks)
         for block, (codes, conf, valid, n_windows) in results:
             with writing(writer.out):  # the block's files are durable before it is recorded

@@ -13,5 +13,6 @@ agreement, point accuracy, export), ``panel_aoi`` and ``panel_analysis`` (the pa
 
 from lslib.mapui.app import MapApp, quick_map
 from lslib.mapui.editor import PromptEditor
+from lslib.mapui.view import MapOutputError, ResultView, view
 
-__all__ = ["MapApp", "PromptEditor", "quick_map"]
+__all__ = ["MapApp", "MapOutputError", "PromptEditor", "ResultView", "quick_map", "view"]

@@ -108,8 +108,8 @@ def agreement(prediction: Prediction, reference: xr.DataArray, text_embed: TextE
     """
     from lslib.data.readers import reproject_label
     from lslib.data.readers_common import same_grid
+    from lslib.metrics import ConfusionMatrix
     from lslib.taxonomy import get_taxonomy
-    from lslib.training.metrics import ConfusionMatrix
 
     key = reference.attrs.get("taxonomy")
     if not key:
@@ -245,10 +245,12 @@ def _other_runs(out: Path) -> tuple[list[str], list[Path]]:
 def export(
     prediction: Prediction, prompts: PromptSet, folder: str | Path, *, overwrite: bool = False
 ) -> dict[str, Path]:
-    """Write ``classes.tif`` (uint8 COG with colour table: class k -> k + 1, 0 unknown, 255 nodata),
-    ``confidence.tif`` (float32 COG), ``prompts.yaml`` and ``polygons.gpkg`` (one dissolved polygon per
-    class, image CRS, ``area_ha``); every file atomically, with the usual permissions (``0o666`` minus the
-    umask), and recorded in ``export.json`` (their sha256). Returns ``{kind: path}``.
+    """Write ``classes.tif`` (uint8 COG in the class-map convention of ``lslib predict``'s ``class_map.tif``,
+    :mod:`lslib.inference.codes`: class k -> k, 254 unknown, 255 nodata, the same colour table, band
+    description and ``LSLIB_CLASSES``/``LSLIB_UNKNOWN``/``LSLIB_NODATA`` tags), ``confidence.tif`` (float32
+    COG), ``prompts.yaml`` and ``polygons.gpkg`` (one dissolved polygon per class, ``value`` = its code,
+    image CRS, ``area_ha``); every file atomically, with the usual permissions (``0o666`` minus the umask),
+    and recorded in ``export.json`` (their sha256). Returns ``{kind: path}``.
 
     The folder is checked before anything is written: another run's outputs there (an ``lslib predict`` map:
     ``map.json`` with its signature, ``class_map.tif``; any file this export would replace that an earlier
@@ -259,9 +261,16 @@ def export(
 
     from lslib.atomic import atomic_path, write_text
     from lslib.data.readers import write_geotiff
+    from lslib.inference.codes import (
+        BAND_DESCRIPTION,
+        NODATA_CODE,
+        class_map_tags,
+        colour_table,
+        encode_class_map,
+        labels,
+    )
     from lslib.inference.outputs import make_readable
     from lslib.inference.teach import save_taught, teaching_of
-    from lslib.mapui.render import UNKNOWN_COLOURS, hex_to_rgba
     from lslib.prompt_set import save
 
     out = Path(folder)
@@ -290,17 +299,14 @@ def export(
 
     idx = np.asarray(prediction.class_map.values)
     valid = np.isfinite(np.asarray(prediction.confidence.values))
-    codes = np.where(idx >= 0, idx + 1, 0).astype(np.uint8)
-    codes[~valid] = 255
-    classes = prediction.class_map.copy(data=codes).rio.write_nodata(255, encoded=False)
+    codes = encode_class_map(idx, valid)  # the one convention, as lslib predict writes it
+    classes = prediction.class_map.copy(data=codes)
     classes.attrs = {}
-    names = {0: "unknown", **{k + 1: n for k, n in enumerate(prompts.names)}}
-    colormap = {
-        0: UNKNOWN_COLOURS[0],
-        255: (0, 0, 0, 0),
-        **{k + 1: hex_to_rgba(c) for k, c in enumerate(prompts.colours)},
-    }
-    tags = {"classes": ";".join(f"{k}={v}" for k, v in names.items()), "nodata": "255"}
+    # one band, described as lslib predict's class map is (the band name becomes its description)
+    classes = classes.expand_dims(band=[BAND_DESCRIPTION]).rio.write_nodata(NODATA_CODE, encoded=False)
+    names = {int(k): v for k, v in labels(prompts.names).items() if int(k) != NODATA_CODE}
+    # LSLIB_DIMS: read_geotiff still gives the (y, x) map back, as before the band got its description
+    colormap, tags = colour_table(prompts.colours), {**class_map_tags(prompts.names), "LSLIB_DIMS": "y,x"}
     paths = {
         "classes": done(write_geotiff(classes, out / "classes.tif", colormap=colormap, tags=tags)),
         "confidence": done(write_geotiff(prediction.confidence, out / "confidence.tif")),
@@ -316,7 +322,7 @@ def export(
 
     transform = prediction.class_map.rio.transform()
     geoms, values = [], []
-    for geom, value in shapes(codes, mask=codes != 255, transform=transform):
+    for geom, value in shapes(codes, mask=codes != NODATA_CODE, transform=transform):
         geoms.append(shape(geom))
         values.append(int(value))
     gdf = gpd.GeoDataFrame({"value": values}, geometry=geoms, crs=prediction.class_map.rio.crs)

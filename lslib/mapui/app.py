@@ -25,7 +25,7 @@ from lslib.inference import Prediction, Predictor
 from lslib.inference.colours import name_embedder
 from lslib.mapui import render as R
 from lslib.mapui.aoi import AoiError, bounds_geojson, clip_bounds, clip_geojson, geometry_of
-from lslib.mapui.common import guarded, message_html, zoom_for
+from lslib.mapui.common import AoiSpec, guarded, message_html, zoom_for
 from lslib.mapui.editor import PromptEditor
 from lslib.mapui.imagery import default_scene, load_reference, open_scene
 from lslib.mapui.panel_analysis import ComparePanel, InspectPanel, StatsPanel
@@ -33,7 +33,6 @@ from lslib.mapui.panel_aoi import AoiPanel
 from lslib.mapui.panel_teach import TeachPanel
 from lslib.prompt_set import PromptSet
 
-AoiSpec = tuple[float, float, float, float] | Mapping[str, Any] | None
 _EMPTY: dict[str, Any] = {"type": "FeatureCollection", "features": []}
 
 
@@ -43,8 +42,8 @@ class MapApp:
     Args:
         image: ``(band, y, x)`` DataArray with a ``wavelength`` coordinate, or a raster path; ``None``: the
             default real scene (a TerraMesh Sentinel-2 chip, with its Esri/IO LULC label as ``reference``).
-        predictor: a :class:`lslib.inference.Predictor` (``None``: the trained default model; device = the
-            predictor's, so a GPU hub uses its GPU).
+        predictor: a :class:`lslib.inference.Predictor` (``None``: one around the released default model,
+            :func:`lslib.model.build.load_released`; device = the predictor's, so a GPU hub uses its GPU).
         prompts: PromptSet, names, ``"a, b, c"``, a taxonomy preset key or a prompt-set YAML path (the one
             prompt rule, :func:`lslib.prompt_set.resolve`); classes without a colour are drawn like their nearest
             product class (:func:`lslib.prompt_set.suggest_colours` with the predictor's text encoder).
@@ -88,7 +87,7 @@ class MapApp:
             image, max_pixels=self.max_pixels, bands=bands, sensor=sensor, scale=scale, offset=offset
         )
         self.reference = None if reference is None else load_reference(reference, reference_taxonomy)
-        self.predictor = predictor if predictor is not None else Predictor()
+        self.predictor = predictor if predictor is not None else _default_predictor()
         self.prediction: Prediction | None = None
         self.overlay_png = b""
         self.renders = 0
@@ -353,7 +352,7 @@ class MapApp:
     def _ensure_current(self) -> None:
         """Make our AOI the predictor's current image, encoding it only if not cached (shown in the status)."""
         assert self._aoi is not None and self._aoi_key is not None
-        if getattr(self.predictor, "_key", None) == self._aoi_key:
+        if self.predictor.current_key == self._aoi_key:
             return
         before = self.predictor.stats["image_encodes"]
         h, wd, nb = self._aoi.sizes["y"], self._aoi.sizes["x"], self._aoi.sizes["band"]
@@ -483,6 +482,13 @@ class MapApp:
         )
         self.map.add(self.reference_layer)
         self.reference_layer.visible = False  # listed in the layer control; shown in the split view
+
+
+def _default_predictor() -> Predictor:
+    """A predictor around the released default model: the map app chooses it, the engine never does."""
+    from lslib.model.build import load_released
+
+    return Predictor(load_released())
 
 
 def _source_name(image: Any) -> str | None:

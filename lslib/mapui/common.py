@@ -1,4 +1,5 @@
-"""Small helpers shared by the panels: error-safe widget handlers, figures in Output widgets, messages."""
+"""Shared by the panels: what they may ask of the app (:class:`PanelHost`), error-safe widget handlers,
+figures in Output widgets, messages."""
 
 from __future__ import annotations
 
@@ -6,10 +7,81 @@ import base64
 import functools
 import html
 import math
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+    from lslib.inference import Prediction, Predictor
+    from lslib.prompt_set import PromptSet
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: an area of interest: ``(minx, miny, maxx, maxy)`` in the image CRS, a GeoJSON polygon in EPSG:4326, or
+#: None (the whole image)
+AoiSpec = tuple[float, float, float, float] | Mapping[str, Any] | None
+
+
+class PromptSource(Protocol):
+    """The prompt editor as the panels see it: the current prompt set."""
+
+    @property
+    def prompts(self) -> PromptSet: ...
+
+
+class Teacher(Protocol):
+    """Teach mode as the inspect panel sees it (:class:`lslib.mapui.panel_teach.TeachPanel`)."""
+
+    def teach_at(self, lat: float, lon: float, class_name: str) -> PromptSet: ...
+
+
+class PanelHost(Protocol):
+    """What a panel may use of the map app (:class:`lslib.mapui.app.MapApp` is one): its public state and
+    methods, nothing else. Panels import this, not the app, so the app imports the panels and never the
+    other way round."""
+
+    @property
+    def map(self) -> Any: ...  # the ipyleaflet Map
+    @property
+    def class_layer(self) -> Any: ...  # the overlay of the current map (an ipyleaflet ImageOverlay)
+    @property
+    def reference_layer(self) -> Any: ...  # the reference label's overlay, or None
+    @property
+    def image(self) -> xr.DataArray: ...
+    @property
+    def reference(self) -> xr.DataArray | None: ...
+    @property
+    def prediction(self) -> Prediction | None: ...
+    @property
+    def predictor(self) -> Predictor: ...
+    @property
+    def editor(self) -> PromptSource: ...
+    @property
+    def teach(self) -> Teacher: ...
+    @property
+    def max_pixels(self) -> int: ...
+
+    def show_error(self, text: str) -> None: ...
+    def set_aoi(self, aoi: AoiSpec) -> bool: ...
+    def set_image(
+        self,
+        image: xr.DataArray | str | Path,
+        *,
+        source: str | None = None,
+        bands: Sequence[str | float] | str | None = None,
+        sensor: str | None = None,
+    ) -> None: ...
+    def set_reference(self, reference: xr.DataArray | str | Path, taxonomy: str | None = None) -> None: ...
+    def ensure_encoded(self) -> None: ...
+    def render(self, prompts: PromptSet) -> Prediction: ...
+    def contains(self, x: float, y: float) -> bool: ...
+    def zero_shot_png(self) -> str: ...
+    def probabilities(self) -> xr.DataArray: ...
+    def agreement(self) -> dict[str, Any]: ...
+    def areas_table(self) -> pd.DataFrame: ...
+    def export(self, folder: str | Path, *, overwrite: bool = False) -> dict[str, Path]: ...
 
 
 def guarded(report: Callable[[str], None]) -> Callable[[F], F]:

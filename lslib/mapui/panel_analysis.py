@@ -6,20 +6,17 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as w
 
-from lslib.mapui.common import frame_html, guarded, message_html, show_figure
-
-if TYPE_CHECKING:
-    from lslib.mapui.app import MapApp
+from lslib.mapui.common import PanelHost, frame_html, guarded, message_html, show_figure
 
 
 class ComparePanel:
     """Split map against a reference layer, crosswalk-based agreement table and confusion matrix."""
 
-    def __init__(self, app: MapApp) -> None:
+    def __init__(self, app: PanelHost) -> None:
         self._app = app
         self.result: dict[str, Any] | None = None
         self.figure: Any = None
@@ -122,7 +119,7 @@ class ComparePanel:
 class InspectPanel:
     """Click the map: class scores at that pixel, or (label mode) add a reference point of the chosen class."""
 
-    def __init__(self, app: MapApp) -> None:
+    def __init__(self, app: PanelHost) -> None:
         from lslib.mapui.analysis import PointLabels
 
         self._app = app
@@ -259,7 +256,7 @@ class InspectPanel:
 class StatsPanel:
     """Per-class areas (table + bar chart) and export of the map (COGs, prompts YAML, GeoPackage)."""
 
-    def __init__(self, app: MapApp) -> None:
+    def __init__(self, app: PanelHost) -> None:
         self._app = app
         self.figure: Any = None
         self.message = w.HTML()

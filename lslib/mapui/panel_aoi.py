@@ -9,21 +9,18 @@ Planetary Computer or Earth Search).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as w
 
 from lslib.mapui.aoi import bounds_geojson
-from lslib.mapui.common import guarded, message_html
-
-if TYPE_CHECKING:
-    from lslib.mapui.app import MapApp
+from lslib.mapui.common import PanelHost, guarded, message_html
 
 
 class AoiPanel:
     """AOI drawing (DrawControl on the app's map) and imagery loading; handlers call the app, never the model."""
 
-    def __init__(self, app: MapApp) -> None:
+    def __init__(self, app: PanelHost) -> None:
         from ipyleaflet import DrawControl
 
         self._app = app

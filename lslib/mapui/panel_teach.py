@@ -13,16 +13,13 @@ import html
 import math
 from pathlib import Path
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as w
 
 from lslib.inference.teach import DEFAULT_STRENGTH, Point, TeachError, save_taught
-from lslib.mapui.common import guarded, message_html
+from lslib.mapui.common import PanelHost, guarded, message_html
 from lslib.prompt_set import PromptSet
-
-if TYPE_CHECKING:
-    from lslib.mapui.app import MapApp
 
 #: points are refitted on every click; this many at most in one session (then: train a model)
 MAX_TEACH_POINTS = 500
@@ -33,7 +30,7 @@ LOO_BELOW = 10
 class TeachPanel:
     """Teaching state and widgets of a :class:`~lslib.mapui.app.MapApp` (``app.teach``)."""
 
-    def __init__(self, app: MapApp) -> None:
+    def __init__(self, app: PanelHost) -> None:
         self._app = app
         self.points: list[Point] = []
         self.taught: PromptSet | None = None

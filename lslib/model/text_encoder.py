@@ -311,7 +311,7 @@ class TextEncoder(nn.Module):
         fresh: dict[str, torch.Tensor] = {}
         for start in range(0, len(new), batch_size):
             chunk = new[start : start + batch_size]
-            fresh.update(zip(chunk, self._embed(chunk), strict=True))
+            fresh.update(zip(chunk, self.embed_uncached(chunk), strict=True))
         self._misses += len(fresh)
         self._hits += len(texts) - len(fresh)
         rows = [fresh[t] if t in fresh else self._lookup(t, device) for t in texts]
@@ -341,7 +341,7 @@ class TextEncoder(nn.Module):
         return emb
 
     @torch.inference_mode()
-    def _embed(self, texts: list[str]) -> torch.Tensor:
+    def embed_uncached(self, texts: list[str]) -> torch.Tensor:
         """``texts`` -> ``(len(texts), dim)`` float32 unit vectors, bypassing the cache."""
         device = self.device
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
@@ -461,7 +461,7 @@ class _OpenClipText(nn.Module):
 
 
 class _OpenClipTokenizer:
-    """open_clip tokenizer with the call signature :meth:`TextEncoder._embed` uses (pads to the context)."""
+    """open_clip tokenizer with the call signature :meth:`TextEncoder.embed_uncached` uses (pads to the context)."""
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer

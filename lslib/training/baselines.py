@@ -27,25 +27,15 @@ import numpy.typing as npt
 from torch import Tensor
 
 from lslib.atomic import atomic_path, write_text
-from lslib.crosswalk import crosswalk, remap
-from lslib.taxonomy import get_taxonomy
+from lslib.metrics import ConfusionMatrix
+from lslib.taxonomy import crosswalk, get_taxonomy, remap
+from lslib.training.baselines_cnn import ClosedSetNet
+from lslib.training.baselines_common import check_bands, pixel_features, read_config, subset_indices
 from lslib.training.dataset import LASDataset
-from lslib.training.metrics import ConfusionMatrix
 
-__all__ = ["PixelForest", "evaluate_baseline", "pixel_features", "to_taxonomy"]  # + ClosedSetNet (lazy)
-
-
-def __getattr__(name: str) -> Any:
-    """``ClosedSetNet`` lives in :mod:`lslib.training.baselines_cnn` (imported on first use)."""
-    if name == "ClosedSetNet":
-        from lslib.training.baselines_cnn import ClosedSetNet
-
-        return ClosedSetNet
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["ClosedSetNet", "PixelForest", "evaluate_baseline", "pixel_features", "to_taxonomy"]
 
 Array = npt.NDArray[Any]
-#: (lo, hi) µm windows for the bands of the spectral indices; the band closest to the centre is used.
-_WINDOWS = {"green": (0.52, 0.60), "red": (0.62, 0.70), "nir": (0.76, 0.90)}
 _TRUSTED_SKOPS = {"sklearn.tree._tree.Tree"}
 
 
@@ -55,68 +45,6 @@ class ClosedSetModel(Protocol):
     taxonomy: str
 
     def predict(self, image: Tensor | Array, wavelengths: Tensor | Array | Sequence[float]) -> Array: ...
-
-
-# --- features ----------------------------------------------------------------------------------------------
-def _band_in(wl: Array, window: str) -> int | None:
-    lo, hi = _WINDOWS[window]
-    inside = np.flatnonzero((wl >= lo) & (wl <= hi))
-    return None if inside.size == 0 else int(inside[np.argmin(np.abs(wl[inside] - (lo + hi) / 2))])
-
-
-def _ratio_index(a: Array, b: Array) -> Array:
-    den = a + b
-    out = np.zeros_like(a)
-    np.divide(a - b, den, out=out, where=np.abs(den) > 1e-6)
-    return np.clip(out, -1.0, 1.0)
-
-
-def pixel_features(image: Tensor | Array, wavelengths: Tensor | Array | Sequence[float]) -> tuple[Array, list[str]]:
-    """Per-pixel features of an image: the bands, then NDVI and NDWI where the bands exist.
-
-    Args:
-        image: ``(C, H, W)`` physical units (reflectance, dB), NaN nodata.
-        wavelengths: ``(C,)`` central wavelengths in µm. NDVI = (NIR - red) / (NIR + red) and NDWI
-            (McFeeters) = (green - NIR) / (green + NIR) use the band closest to the centre of
-            0.62-0.70 µm (red), 0.52-0.60 µm (green) and 0.76-0.90 µm (NIR).
-
-    Returns:
-        ``(F, H, W)`` float32 with NaN -> 0, and the ``F`` feature names.
-    """
-    img = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    wl = np.asarray(wavelengths, dtype=np.float64)
-    if img.ndim != 3 or wl.shape != (img.shape[0],):
-        raise ValueError(f"need image (C, H, W) and wavelengths (C,), got {img.shape} and {wl.shape}")
-    feats, names = [img], [f"band {w:.4g} um" for w in wl]
-    red, green, nir = (_band_in(wl, k) for k in ("red", "green", "nir"))
-    if nir is not None and red is not None:
-        feats.append(_ratio_index(img[nir], img[red])[None])
-        names.append("ndvi")
-    if nir is not None and green is not None:
-        feats.append(_ratio_index(img[green], img[nir])[None])
-        names.append("ndwi")
-    return np.concatenate(feats).astype(np.float32), names
-
-
-def _subset_indices(dataset: LASDataset, subset: str) -> list[int]:
-    indices = [i for i, r in enumerate(dataset.records) if r.subset == subset]
-    if not indices:
-        have = sorted({r.subset for r in dataset.records})
-        raise ValueError(f"the dataset (split {dataset.split!r}) has no chips of subset {subset!r}; it has {have}")
-    kinds = {(dataset.records[i].taxonomy, dataset.records[i].wavelengths_um) for i in indices}
-    if len(kinds) > 1:
-        raise ValueError(f"subset {subset!r} mixes products/band sets {sorted(kinds)}; a baseline needs one of each")
-    return indices
-
-
-def _check_bands(name: str, fitted: Sequence[float], wavelengths: Tensor | Array | Sequence[float]) -> None:
-    got = np.asarray(wavelengths, dtype=np.float64).ravel()
-    if got.shape != (len(fitted),) or not np.allclose(got, fitted, rtol=1e-4, atol=1e-4):
-        raise ValueError(
-            f"this {name} was fitted on {len(fitted)} bands at {[round(w, 4) for w in fitted]} µm and cannot "
-            f"predict an image with {got.size} bands at {[round(float(w), 4) for w in got]} µm: closed-set "
-            "baselines need the band set they were trained on (fit another one for this sensor)"
-        )
 
 
 def _sample_pixels(
@@ -175,7 +103,7 @@ class PixelForest:
 
         start = time.perf_counter()
         x, y, self.band_names, self.band_wavelengths, self.taxonomy = _sample_pixels(
-            dataset, _subset_indices(dataset, subset), max_pixels_per_class, seed
+            dataset, subset_indices(dataset, subset), max_pixels_per_class, seed
         )
         self.forest = RandomForestClassifier(
             n_estimators=self.n_estimators, max_depth=self.max_depth, n_jobs=self.n_jobs, random_state=seed
@@ -188,7 +116,7 @@ class PixelForest:
         """``image`` (C, H, W) physical units, ``wavelengths`` (C,) µm -> ``(H, W)`` int64 product codes."""
         if self.forest is None:
             raise RuntimeError("PixelForest is not fitted: call fit() or load()")
-        _check_bands("PixelForest", self.band_wavelengths, wavelengths)
+        check_bands("PixelForest", self.band_wavelengths, wavelengths)
         feats, _ = pixel_features(image, wavelengths)
         pred = self.forest.predict(feats.reshape(feats.shape[0], -1).T)
         return np.asarray(pred, dtype=np.int64).reshape(feats.shape[1:])
@@ -218,7 +146,7 @@ class PixelForest:
     def load(cls, folder: str | Path) -> PixelForest:
         """Load a forest written by :meth:`save`; refuses files holding types other than scikit-learn's tree."""
         sio, folder = _skops(), Path(folder)
-        doc = _read_config(folder, "pixel_forest")
+        doc = read_config(folder, "pixel_forest")
         untrusted = set(sio.get_untrusted_types(file=folder / "forest.skops"))
         if untrusted - _TRUSTED_SKOPS:
             raise ValueError(f"{folder / 'forest.skops'} holds unexpected types {sorted(untrusted)}; not loading it")
@@ -239,16 +167,6 @@ def _skops() -> Any:
             "or refit the forest, it trains in seconds"
         ) from e
     return sio
-
-
-def _read_config(folder: Path, kind: str) -> dict[str, Any]:
-    try:
-        doc: dict[str, Any] = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{folder} has no config.json: not a saved baseline") from None
-    if doc.get("kind") != kind:
-        raise ValueError(f"{folder} holds a {doc.get('kind')!r} baseline, not a {kind!r}")
-    return doc
 
 
 # --- mapping and evaluation --------------------------------------------------------------------------------
@@ -288,7 +206,7 @@ def evaluate_baseline(
     if isinstance(dataset, LASDataset):
         if subset is None:
             raise ValueError("pass subset= to evaluate on a LASDataset (one band set and product per baseline)")
-        indices = _subset_indices(dataset, subset)
+        indices = subset_indices(dataset, subset)
     elif subset is not None:
         raise ValueError(f"subset={subset!r} applies to a LASDataset only; pass subset=None for {type(dataset)}")
     else:

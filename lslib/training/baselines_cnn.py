@@ -1,6 +1,7 @@
 """Closed-set CNN baseline: a tiny U-Net with a fixed class head (no text), trained on weak labels.
 
-See :mod:`lslib.training.baselines` for the protocol; saved as safetensors + JSON (nothing pickled).
+See :mod:`lslib.training.baselines` for the protocol (shared pieces: :mod:`lslib.training.baselines_common`);
+saved as safetensors + JSON (nothing pickled).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 
 from lslib.atomic import atomic_path, write_text
 from lslib.taxonomy import get_taxonomy
-from lslib.training.baselines import _check_bands, _read_config, _subset_indices, pixel_features
+from lslib.training.baselines_common import check_bands, pixel_features, read_config, subset_indices
 from lslib.training.dataset import LASDataset
 
 Array = npt.NDArray[Any]
@@ -98,7 +99,7 @@ class ClosedSetNet:
         that rare classes are learnt. All chips of the subset are held in memory as features.
         """
         start = time.perf_counter()
-        indices = _subset_indices(dataset, subset)
+        indices = subset_indices(dataset, subset)
         rec = dataset.records[indices[0]]
         self.taxonomy, self.band_names, self.band_wavelengths = rec.taxonomy, rec.bands, rec.wavelengths_um
         feats, labels = [], []
@@ -152,7 +153,7 @@ class ClosedSetNet:
         """``image`` (C, H, W) physical units, ``wavelengths`` (C,) µm -> ``(H, W)`` int64 product codes."""
         if self.net is None:
             raise RuntimeError("ClosedSetNet is not fitted: call fit() or load()")
-        _check_bands("ClosedSetNet", self.band_wavelengths, wavelengths)
+        check_bands("ClosedSetNet", self.band_wavelengths, wavelengths)
         self.net.eval()
         x = self._inputs(image, wavelengths)[None]
         logits = self.net(_pad4(x))[0, :, : x.shape[-2], : x.shape[-1]]
@@ -187,7 +188,7 @@ class ClosedSetNet:
         from safetensors.torch import load_file
 
         folder = Path(folder)
-        doc = _read_config(folder, "closed_set_net")
+        doc = read_config(folder, "closed_set_net")
         tensors = load_file(str(folder / "model.safetensors"), device="cpu")
         model = cls(width=int(doc["width"]))
         model.taxonomy, model.classes = str(doc["taxonomy"]), tuple(int(c) for c in doc["classes"])

@@ -26,9 +26,8 @@ import torch
 from rasterio.errors import RasterioError
 from torch.utils.data import Dataset, Sampler
 
-from lslib.crosswalk import crosswalk
 from lslib.data.chips import list_chips, read_meta
-from lslib.taxonomy import _normalise, get_taxonomy
+from lslib.taxonomy import crosswalk, get_taxonomy, normalise_name
 
 Split = Literal["train", "val", "all"]
 GroupKey = tuple[str, tuple[int, int, int]]
@@ -248,7 +247,7 @@ class LASDataset(Dataset[dict[str, Any]]):
                 if fwd.get(c.code)
                 and not present.intersection(fwd[c.code])
                 and c.code not in blocked
-                and not taken.intersection(map(_normalise, (c.name, *c.synonyms)))
+                and not taken.intersection(map(normalise_name, (c.name, *c.synonyms)))
             ]
             if codes:
                 out[key] = codes
@@ -271,8 +270,8 @@ class LASDataset(Dataset[dict[str, Any]]):
         n_neg = min(self.negatives, len(absent))
         negs = [int(c) for c in rng.choice(np.asarray(absent, dtype=np.int64), size=n_neg, replace=False)]
         chosen = [(tax.key, c, True) for c in keep] + [(tax.key, c, False) for c in negs]
-        taken = {_normalise(s) for c in present for s in (tax.by_code(c).name, *tax.by_code(c).synonyms)}
-        taken |= {_normalise(tax.by_code(c).name) for c in negs}
+        taken = {normalise_name(s) for c in present for s in (tax.by_code(c).name, *tax.by_code(c).synonyms)}
+        taken |= {normalise_name(tax.by_code(c).name) for c in negs}
         pool = self._safe_foreign(tax.key, set(present), taken) if self.foreign_negatives else {}
         for _ in range(self.foreign_negatives):
             pool = {k: v for k, v in pool.items() if v}
@@ -280,10 +279,10 @@ class LASDataset(Dataset[dict[str, Any]]):
                 break
             key = sorted(pool)[int(rng.integers(len(pool)))]
             code = pool[key].pop(int(rng.integers(len(pool[key]))))
-            name = _normalise(get_taxonomy(key).by_code(code).name)
+            name = normalise_name(get_taxonomy(key).by_code(code).name)
             chosen.append((key, code, False))
             for k in pool:  # one name once, whichever product it comes from
-                pool[k] = [c for c in pool[k] if _normalise(get_taxonomy(k).by_code(c).name) != name]
+                pool[k] = [c for c in pool[k] if normalise_name(get_taxonomy(k).by_code(c).name) != name]
         return [chosen[i] for i in rng.permutation(len(chosen))]
 
     def wordings(self, index: int, entries: Sequence[Any]) -> tuple[list[str], list[str | None]]:
@@ -297,13 +296,13 @@ class LASDataset(Dataset[dict[str, Any]]):
             return [c.name for c in entries], [c.description if self.use_descriptions else None for c in entries]
         rng = np.random.default_rng(stable_hash64(f"prompts:{self.seed}:{self.epoch}:{self.records[index].point_id}"))
         names: list[str] = []
-        used = {_normalise(c.name) for c in entries}
+        used = {normalise_name(c.name) for c in entries}
         for c in entries:
             name = c.name
             if c.synonyms and rng.random() < 0.5:
                 pick = c.synonyms[int(rng.integers(len(c.synonyms)))]
-                if _normalise(pick) not in used:
-                    used.add(_normalise(pick))
+                if normalise_name(pick) not in used:
+                    used.add(normalise_name(pick))
                     name = pick
             names.append(name)
         descriptions = [c.description if self.use_descriptions and rng.random() < 0.5 else None for c in entries]

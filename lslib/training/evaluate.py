@@ -78,8 +78,8 @@ def evaluate_zero_shot(
     the default is the design that measured best on this protocol (``docs/fusion.md``).
     Returns ``{"miou", "oa", "iou": {name: value}, "chips", "scored_fraction"}``.
     """
+    from lslib.metrics import ConfusionMatrix
     from lslib.taxonomy import crosswalk, get_taxonomy
-    from lslib.training.metrics import ConfusionMatrix
 
     _check_arguments(limit, fusion, alpha)
     dst = get_taxonomy(target_taxonomy)
@@ -123,8 +123,8 @@ def evaluate_weak_agreement(
     Returns ``{"miou": mean over taxonomies of the mIoU over classes present, "oa": pixel accuracy over
     all chips, "per_taxonomy": {key: {"miou", "oa", "iou": {name: value}}}, "chips": n}``.
     """
+    from lslib.metrics import ConfusionMatrix
     from lslib.taxonomy import get_taxonomy
-    from lslib.training.metrics import ConfusionMatrix
 
     _check_arguments(limit)
     matrices: dict[str, ConfusionMatrix] = {}

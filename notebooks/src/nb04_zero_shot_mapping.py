@@ -266,8 +266,9 @@ CELLS = [
         ## 8. Export
 
         `app.export(folder)` (or *export* in the *stats & export* tab) writes the current map:
-        `classes.tif` (uint8 Cloud-Optimised GeoTIFF with a colour table; class *k* is stored as *k* + 1, 0 is
-        unknown, 255 nodata; the names are in the `classes` tag), `confidence.tif`, `prompts.yaml` (load it
+        `classes.tif` (uint8 Cloud-Optimised GeoTIFF with a colour table, coded as `lslib predict`'s
+        `class_map.tif`: class *k* is *k*, 254 unknown, 255 nodata; the names are in the `LSLIB_CLASSES`
+        tag), `confidence.tif`, `prompts.yaml` (load it
         back with `lslib.prompt_set.load`, in the editor, or in `lslib predict` for large areas) and
         `polygons.gpkg` (one polygon per class with its area).
         """),
@@ -276,7 +277,7 @@ CELLS = [
         for kind, path in paths.items():
             print(f"{kind:10s} {path}  ({path.stat().st_size / 1024:.0f} KiB)")
         classes = read_geotiff(paths["classes"])
-        print(classes.rio.crs, dict(classes.sizes), "tags:", classes.attrs.get("classes"))
+        print(classes.rio.crs, dict(classes.sizes), "classes:", classes.attrs.get("LSLIB_CLASSES"))
         """),
     code("""
         gpd.read_file(paths["polygons"])[["class", "area_ha"]].round(1)
