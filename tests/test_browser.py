@@ -8,10 +8,15 @@ panel's "2 teaching point(s)" with its held-out accuracy.
 The node script ``tests/browser/run_notebook.mjs`` does exactly that and checks the DOM; this test starts
 and stops the server. Needs ``make browser-deps`` (Debian chromium + playwright-core): skipped without it,
 a failure in CI (``CI=true``). The kernel uses the released default model.
+
+A second test opens ``lslib.mapui.view(OUT)`` of a multi-tile ``lslib predict`` output (built in the test) in a
+one-cell notebook: ``tests/browser/run_view.mjs`` checks the leaflet map, the class tiles served by localtileserver
+through the ``/localtileserver-proxy/<port>/`` server extension (loaded, 256 px, HTTP 200) and the legend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -22,7 +27,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,15 +139,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-@pytest.mark.slow
-def test_quickstart_notebook_in_a_real_browser(tmp_path: Path) -> None:
-    _require_tools()
-    assert NOTEBOOK.is_file(), NOTEBOOK
-    root = tmp_path / "lab"
-    root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+@contextlib.contextmanager
+def _jupyterlab(tmp_path: Path, root: Path) -> Iterator[tuple[str, str, Path]]:
+    """JupyterLab on 127.0.0.1 (a free port, a random token) serving ``root``: yields (url, token, server log)."""
     home = tmp_path / "jupyter"
-    out = tmp_path / "browser-output"
     port, token = _free_port(), secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"
     cmd = [
@@ -158,22 +160,38 @@ def test_quickstart_notebook_in_a_real_browser(tmp_path: Path) -> None:
         )
     try:
         _wait_for_server(url, token, proc, server_log)
-        config = {
-            "url": url, "token": token, "notebook": NOTEBOOK.name, "out": str(out), "chromium": str(CHROMIUM),
-        }  # fmt: skip
-        (tmp_path / "browser.json").write_text(json.dumps(config))
-        node = subprocess.run(
-            ["node", str(BROWSER_DIR / "run_notebook.mjs"), str(tmp_path / "browser.json")],
-            cwd=BROWSER_DIR, capture_output=True, text=True, timeout=NODE_TIMEOUT_S,
-        )  # fmt: skip
-        print(node.stdout)
-        print(f"screenshots: {out}")
-        assert node.returncode == 0, (
-            f"browser check failed:\n{node.stdout[-4000:]}\n{node.stderr[-4000:]}\n"
-            f"server log (tail):\n{server_log.read_text()[-3000:]}\nscreenshots: {out}"
-        )
+        yield url, token, server_log
     finally:
         _stop(proc)
+
+
+def _run_node(script: str, tmp_path: Path, config: dict[str, Any], server_log: Path) -> None:
+    """``node tests/browser/<script> <config.json>``; fails with its output and the server log's tail."""
+    config = {**config, "chromium": str(CHROMIUM)}
+    (tmp_path / "browser.json").write_text(json.dumps(config))
+    node = subprocess.run(
+        ["node", str(BROWSER_DIR / script), str(tmp_path / "browser.json")],
+        cwd=BROWSER_DIR, capture_output=True, text=True, timeout=NODE_TIMEOUT_S,
+    )  # fmt: skip
+    print(node.stdout)
+    print(f"screenshots: {config['out']}")
+    assert node.returncode == 0, (
+        f"browser check failed:\n{node.stdout[-4000:]}\n{node.stderr[-4000:]}\n"
+        f"server log (tail):\n{server_log.read_text()[-3000:]}\nscreenshots: {config['out']}"
+    )
+
+
+@pytest.mark.slow
+def test_quickstart_notebook_in_a_real_browser(tmp_path: Path) -> None:
+    _require_tools()
+    assert NOTEBOOK.is_file(), NOTEBOOK
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    out = tmp_path / "browser-output"
+    with _jupyterlab(tmp_path, root) as (url, token, server_log):
+        config = {"url": url, "token": token, "notebook": NOTEBOOK.name, "out": str(out)}
+        _run_node("run_notebook.mjs", tmp_path, config, server_log)
 
     result = json.loads((out / "result.json").read_text())
     assert result["ok"] is True
@@ -201,4 +219,74 @@ def test_quickstart_notebook_in_a_real_browser(tmp_path: Path) -> None:
     assert teach["after"]["paths"]["interactive"] == teach["before"]["paths"]["interactive"] + 2
     assert "2 teaching point(s)" in teach["panel"] and "held-out accuracy" in teach["panel"], teach["panel"]
     for name in ("01-opened.png", "02-map.png", "03-edited.png", "04-taught.png"):
+        assert (out / name).stat().st_size > 10_000, name
+
+
+VIEW_BANDS = ["B02", "B03", "B04", "B8A"]
+VIEW_MIN_TILES = 2  # class tiles loaded (HTTP 200) in the browser: the COG is 2 x 2 blocks of 256 px
+
+
+def _multi_tile_output(tmp_path: Path, sample_dir: Any) -> Path:
+    """``lslib predict`` of a 640 x 576 px crop of a real Sentinel-2 scene with an untrained tiny model (as
+    tests/test_mapui_view.py): tiles of 128 px, 3 x 3 blocks, a class COG of 2 x 2 internal tiles with overviews."""
+    import rasterio
+    import torch
+
+    from lslib.data.images import open_image
+    from lslib.data.readers_geotiff import write_geotiff
+    from lslib.inference import Predictor
+    from lslib.inference.tiling import map_large_area
+    from lslib.model.build import build_model
+
+    folder = sample_dir("s2-l2a-scl-T29UNU-ireland")
+    da = open_image(folder).sel(band=VIEW_BANDS).isel(y=slice(600, 1240), x=slice(500, 1076)).compute()
+    scene = tmp_path / "scene" / "t29unu-crop.tif"
+    scene.parent.mkdir()
+    write_geotiff(da, scene)
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    out = tmp_path / "predict-out"
+    map_large_area(scene, "water, forest, cropland, built-up area", out, predictor=Predictor(model, device="cpu"),
+                   tile=128, overlap=16, block=256, progress=False)  # fmt: skip
+    with rasterio.open(out / "class_map.tif") as src:
+        assert src.width > src.block_shapes[0][1] and src.height > src.block_shapes[0][0], "a multi-tile COG"
+        assert src.overviews(1), "the COG has overviews"
+    return out
+
+
+@pytest.mark.slow
+def test_view_of_a_multi_tile_output_in_a_real_browser(tmp_path: Path, sample_dir: Any) -> None:
+    """``lslib.mapui.view(OUT)`` in JupyterLab: the class COG as localtileserver tiles through the
+    ``/localtileserver-proxy/<port>/`` server extension, loaded in Chromium, and the legend."""
+    _require_tools()
+    from lslib.mapui.view import legend_rows, open_output, read_colour_table
+
+    out_dir = _multi_tile_output(tmp_path, sample_dir)
+    _, doc, class_path, _ = open_output(out_dir)
+    names = [name for name, _, _ in legend_rows(doc, read_colour_table(class_path))]
+    assert names, "the view's legend is empty"
+    root = tmp_path / "lab"
+    root.mkdir()
+    cell = f"from lslib.mapui import view\nv = view({str(out_dir)!r})\nv"
+    notebook = {
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "view", "metadata": {}, "outputs": [],
+                   "source": cell}],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    (root / "view.ipynb").write_text(json.dumps(notebook))
+    out = tmp_path / "browser-output"
+    with _jupyterlab(tmp_path, root) as (url, token, server_log):
+        config = {"url": url, "token": token, "notebook": "view.ipynb", "out": str(out), "legend": names,
+                  "min_tiles": VIEW_MIN_TILES}  # fmt: skip
+        _run_node("run_view.mjs", tmp_path, config, server_log)
+
+    result = json.loads((out / "result.json").read_text())
+    assert result["ok"] is True
+    tiles = result["tiles"]
+    assert tiles["http200"] >= VIEW_MIN_TILES, tiles
+    assert all("/localtileserver-proxy/" in t["src"] and t["naturalWidth"] == 256 for t in tiles["results"]), tiles
+    assert any("class_map" in t["src"] for t in tiles["results"]), tiles  # the classes layer, not confidence
+    assert all(name in result["legend"] for name in names), (names, result["legend"])
+    for name in ("11-view.png", "11-view-map.png"):
         assert (out / name).stat().st_size > 10_000, name

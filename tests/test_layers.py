@@ -36,7 +36,7 @@ PACKAGE = REPO / "lslib"
 #: A module may always import its own layer. Exact names win over patterns (``lslib.training.default``).
 #:
 #: - vocabulary: class names, products, prompt sets, and the two dependency-free utilities (atomic file
-#:   writes, config checks) that every layer uses; ``lslib`` itself holds ``__version__`` only.
+#:   writes, config checks) that every layer uses.
 #: - data: files, STAC, readers, LAS construction. Knows no model.
 #: - model: the network (tensors in, tensors out). Reads no files of the data layer (the hook checks it too).
 #: - fusion: turning the model's scores into classes (``lslib.fusion``) and measuring classes against a
@@ -49,9 +49,11 @@ PACKAGE = REPO / "lslib"
 #: - app: the doors users call (CLI, ``python -m lslib``, the demo) and the *default model*
 #:   (``lslib.training.default``: the released checkpoint and its retraining). Only the app chooses a default
 #:   model; ``Predictor(model)`` requires one. Above everything in lslib; the notebooks sit above the app.
+#:   The package root ``lslib`` is in the app layer: it re-exports (lazily) the handful of names a notebook
+#:   needs from every layer; no module of the package imports it (a submodule's parent import is not counted).
 LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vocabulary": (
-        ("lslib", "lslib.taxonomy", "lslib.crosswalk", "lslib.prompt_set", "lslib.atomic", "lslib.configtools"),
+        ("lslib.taxonomy", "lslib.crosswalk", "lslib.prompt_set", "lslib.atomic", "lslib.configtools"),
         (),
     ),
     "data": (("lslib.data", "lslib.data.*"), ("vocabulary",)),
@@ -61,7 +63,8 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "training": (("lslib.training", "lslib.training.*"), ("vocabulary", "data", "model", "fusion", "inference")),
     "mapui": (("lslib.mapui", "lslib.mapui.*", "lslib.viz"), ("vocabulary", "data", "model", "fusion", "inference")),
     "app": (
-        ("lslib.__main__", "lslib.cli", "lslib.cli_*", "lslib.demo", "lslib.demo_*", "lslib.training.default"),
+        ("lslib", "lslib.__main__", "lslib.cli", "lslib.cli_*", "lslib.demo", "lslib.demo_*",
+         "lslib.training.default"),
         ("vocabulary", "data", "model", "fusion", "inference", "training", "mapui"),
     ),
 }

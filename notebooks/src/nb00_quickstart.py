@@ -37,7 +37,7 @@ CELLS = [
     code("""
         import os
 
-        from lslib.mapui import quick_map
+        from lslib import quick_map
         """),
     md("""
         ## Parameters

@@ -25,6 +25,7 @@ CELLS = [
         6. Inspect: the scores behind one pixel, and the model's confidence
         7. Wording matters: separate built-up land from bare ground (exercise 2)
         8. Export: classes and confidence as Cloud-Optimised GeoTIFFs, the prompts, polygons
+        9. A whole scene: `lslib predict` (`map_large_area`) on a tiled map
         """),
     md("""
         ## Prerequisites
@@ -52,13 +53,10 @@ CELLS = [
         from IPython.display import display
         from pyproj import Transformer
 
-        from lslib.data.fetch import fetch
+        from lslib import MapApp, Predictor, default_model, from_taxonomy, map_large_area, open_image, view
+        from lslib.data.fetch import fetch, fetch_dir
         from lslib.data.readers import read_geotiff, read_label, read_sentinel2
-        from lslib.inference import Predictor
-        from lslib.mapui import MapApp
-        from lslib.prompt_set import from_taxonomy
         from lslib.taxonomy import class_histogram, get_taxonomy
-        from lslib.training.default import default_model
         from lslib.viz import plot_label, rgb_composite
         """),
     md("""
@@ -75,6 +73,9 @@ CELLS = [
         TERRAMESH = "terramesh-examples-s2-esri-lulc"
         PROMPTS = ["water", "vegetation", "crops", "built area", "bare ground"]
         OUT = Path("outputs/zero-shot-map")
+        SCENE = "s2-l2a-scl-T29UNU-ireland"  # section 9: a whole Sentinel-2 L2A tile (1830 x 1830 px at 60 m)
+        SCENE_PROMPTS = ["water", "forest", "grassland", "cropland", "built-up area", "bare ground", "cloud"]
+        SCENE_CROP = 512 if SMALL else None  # small run: map a 512 x 512 px crop (30 km) instead of the tile
         """),
     md("""
         ## 1. The scene and its weak label
@@ -283,6 +284,44 @@ CELLS = [
         gpd.read_file(paths["polygons"])[["class", "area_ha"]].round(1)
         """),
     md("""
+        ## 9. A whole scene: `lslib predict` on a tiled map
+
+        `MapApp` keeps its area of interest in memory and re-renders it after every edit: fine for a chip, not
+        for a scene. A scene of any size goes through `map_large_area` (the function behind
+        `lslib predict --image <folder> --prompts "..." --out <folder>`): it maps the image block by block
+        with overlapping windows, skips blocks without data, resumes an interrupted run and writes
+        `class_map.tif` and `confidence.tif` (Cloud-Optimised GeoTIFFs, coded as the export above),
+        `map.json` (input, prompts, model, areas) and `prompts.yaml` into its output folder.
+
+        The scene: the Sentinel-2 L2A tile T29UNU (western Ireland, 5 October 2022), its 11 bands at 60 m, a
+        110 km square of which the satellite's swath covers about 60 %, under a good deal of cloud (hence the
+        *cloud* prompt). In small mode (`SCENE_CROP`) a 512 × 512 px crop inside the swath is mapped instead.
+        """),
+    code("""
+        scene = open_image(fetch_dir(SCENE))  # the band folder: (band, y, x) reflectance, wavelengths attached
+        if SCENE_CROP:
+            scene = scene.isel(y=slice(256, 256 + SCENE_CROP), x=slice(256, 256 + SCENE_CROP))
+        print(scene.rio.crs, scene.rio.resolution(), dict(scene.sizes))
+        result = map_large_area(scene, SCENE_PROMPTS, OUT / "scene", predictor=predictor, overwrite=True,
+                                progress=False)  # progress=True: a progress bar and the plan on stderr
+        print(result.plan)
+        print(f"{result.pixels_mapped:,} pixels in {result.seconds:.1f} s")
+        print(result.table())
+        """),
+    md("""
+        `view(folder)` (`lslib.mapui.view`) opens the finished folder on a [leafmap](https://leafmap.org/) map:
+        classes and confidence are served as tiles by localtileserver (read from the COGs at each zoom's
+        resolution, so a 10 m tile of 10 980² px opens as fast as this one), the imagery underneath, a legend of
+        the classes present with their share, and a *confidence* layer (hidden: tick it in the layer control).
+        The input here is an in-memory DataArray, so the imagery is passed along; for a file `map.json` names
+        it and `view` finds it itself.
+        """),
+    code("""
+        scene_view = view(OUT / "scene", imagery=scene)
+        print(scene_view.legend_rows)
+        scene_view
+        """),
+    md("""
         ## Summary
 
         - `MapApp` maps an AOI from class names with the encoded image cached: every edit re-encodes one
@@ -292,6 +331,8 @@ CELLS = [
         - The default `tiny` model is a teaching model: it separates broad classes and struggles between
           similar ones; agreement with a weak label is capped by the label's own errors.
         - `app.export` writes COGs with a colour table, the prompt set and polygons.
+        - A whole scene goes through `map_large_area` (`lslib predict`) into a folder, and `view(folder)` shows
+          it as map tiles with a legend and a confidence layer.
 
         ### What's next
 
@@ -306,8 +347,11 @@ CELLS = [
           CC BY 4.0; contains modified Copernicus Sentinel data.
         - Venter et al. 2022, *Global 10 m Land Use Land Cover Datasets: A Comparison of Dynamic World, World
           Cover and Esri Land Cover*, Remote Sensing 14(16): how far the products agree with each other.
+        - Scene of section 9: Sentinel-2 L2A tile T29UNU, 2022-10-05 (60 m bands, from the stactools-packages
+          `sentinel2` test data); contains modified Copernicus Sentinel data 2022.
         - [ipyleaflet](https://ipyleaflet.readthedocs.io/) (the map, its `SplitMapControl`);
-          [Cloud-Optimised GeoTIFF](https://cogeo.org/).
+          [leafmap](https://leafmap.org/) and [localtileserver](https://github.com/banesullivan/localtileserver)
+          (the tiled map of section 9); [Cloud-Optimised GeoTIFF](https://cogeo.org/).
         """),
 ]
 

@@ -56,17 +56,13 @@ CELLS = [
         from matplotlib.patches import Patch
         from pyproj import Transformer
 
-        from lslib.data import open_image
+        from lslib import MapApp, Predictor, load_released, open_image, resolve, save_taught, with_scene_stretch
         from lslib.data.fetch import fetch
         from lslib.data.readers import read_geotiff
-        from lslib.inference import Predictor, with_scene_stretch
         from lslib.inference.colours import with_suggested_colours
-        from lslib.inference.teach import TeachError, save_taught
-        from lslib.mapui import MapApp
+        from lslib.inference.teach import TeachError
         from lslib.mapui.analysis import agreement
         from lslib.mapui.imagery import load_reference
-        from lslib.model.build import load_released
-        from lslib.prompt_set import resolve
         from lslib.taxonomy import get_taxonomy
         from lslib.viz import plot_label, rgb_composite
         """),
