@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lslib.model.alignment import DenseAlignmentHead
 from lslib.model.decoder import VisionTextDecoder
+from lslib.model.dense_alignment import DenseAlignmentHead
 
 DIM, TEXT_DIM, HR = 32, 24, (8, 16)
 

@@ -67,7 +67,7 @@ def _cli_prompts(text: str) -> PromptSet:
 def test_preset_key_is_the_preset_at_every_door(worldcover: PromptSet) -> None:
     pytest.importorskip("ipywidgets")
     from lslib.inference.predictor import resolve_prompts
-    from lslib.mapui.editor import PromptEditor, initial_prompts
+    from lslib.mapui.prompt_editor import PromptEditor, initial_prompts
 
     assert len(worldcover) == 11 and worldcover.taxonomy == "esa_worldcover"
     assert worldcover.names[:2] == ["Tree cover", "Shrubland"] and worldcover.classes[0].code == 10
@@ -174,7 +174,7 @@ def test_duplicate_error_says_which_classes() -> None:
 
 def test_editor_duplicate_check_is_validate() -> None:
     pytest.importorskip("ipywidgets")
-    from lslib.mapui.editor import PromptEditor
+    from lslib.mapui.prompt_editor import PromptEditor
 
     editor = PromptEditor("water, forest, cropland")
     valid = editor.prompts
@@ -314,7 +314,7 @@ def test_editor_and_cli_colour_free_text_alike(tmp_path: Path, encoder_embed) ->
     from lslib.cli import main
     from lslib.data.readers import write_geotiff
     from lslib.inference.colours import with_suggested_colours
-    from lslib.mapui.editor import PromptEditor
+    from lslib.mapui.prompt_editor import PromptEditor
     from lslib.model.build import build_model, save_model
 
     torch.manual_seed(0)

@@ -6,13 +6,13 @@
     app.areas_table(); app.agreement(); app.export("out/")
 
 Layering: :mod:`lslib.inference` (Predictor) <- this package <- the notebooks. Panels call the predictor,
-never the model. Modules: ``app`` (MapApp), ``editor`` (prompt rows), ``aoi`` (AOI clipping and size guard),
+never the model. Modules: ``app`` (MapApp), ``prompt_editor`` (prompt rows), ``aoi`` (AOI clipping and size guard),
 ``imagery`` (images, references, STAC), ``render`` (index maps, colours, PNG), ``analysis`` (areas,
 agreement, point accuracy, export), ``panel_aoi`` and ``panel_analysis`` (the panels).
 """
 
 from lslib.mapui.app import MapApp, quick_map
-from lslib.mapui.editor import PromptEditor
+from lslib.mapui.prompt_editor import PromptEditor
 from lslib.mapui.view import MapOutputError, ResultView, view
 
 __all__ = ["MapApp", "MapOutputError", "PromptEditor", "ResultView", "quick_map", "view"]

@@ -26,11 +26,11 @@ from lslib.inference.colours import name_embedder
 from lslib.mapui import render as R
 from lslib.mapui.aoi import AoiError, bounds_geojson, clip_bounds, clip_geojson, geometry_of
 from lslib.mapui.common import AoiSpec, guarded, message_html, zoom_for
-from lslib.mapui.editor import PromptEditor
 from lslib.mapui.imagery import default_scene, load_reference, open_scene
 from lslib.mapui.panel_analysis import ComparePanel, InspectPanel, StatsPanel
 from lslib.mapui.panel_aoi import AoiPanel
 from lslib.mapui.panel_teach import TeachPanel
+from lslib.mapui.prompt_editor import PromptEditor
 from lslib.prompt_set import PromptSet
 
 _EMPTY: dict[str, Any] = {"type": "FeatureCollection", "features": []}

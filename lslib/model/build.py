@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lslib.model.alignment import DenseAlignmentHead
-from lslib.model.attention_fusion import AttentionFusion
+from lslib.model.afm import AttentionFusion
 from lslib.model.decoder import VisionTextDecoder
+from lslib.model.dense_alignment import DenseAlignmentHead
 from lslib.model.high_frequency import HighFrequencyBranch
 from lslib.model.image_encoder import HieraEncoder, load_strict
 from lslib.model.landsegmenter import SAR_POLARISATIONS, LandSegmenter, Neck

@@ -9,7 +9,7 @@ Batch layout (``B`` images, ``K`` class prompts per image, padded to the largest
 - ``presence_logits: (B, K)`` and ``presence: (B, K)`` in {0, 1}: "this class occurs in the image";
 - ``similarity: (B, K, H, W)`` cosine image-text similarity in [-1, 1];
 - ``logit_scale``: scalar tensor, the inverse temperature that multiplies the cosine similarities,
-  i.e. :meth:`lslib.model.alignment.DenseAlignmentHead.scale` (already exponentiated, not the
+  i.e. :meth:`lslib.model.dense_alignment.DenseAlignmentHead.scale` (already exponentiated, not the
   log-space parameter).
 
 Values of ``mask_logits``/``targets``/``similarity`` at invalid pixels or padding classes are never

@@ -176,7 +176,7 @@ CELLS = [
           their training classes. The text prompter lets the same weights answer in any product's names.
         - LAS-mini is tiny (about a hundred chips from a handful of places): these numbers show the method and
           the harness, not the paper's results. Point `lslib evaluate` at a full LAS build, and
-          `lslib.training.folders` at LoveDA, OpenEarthMap, Chesapeake or DFC2020 downloads, for real benchmarks.
+          `lslib.training.eval_datasets` at LoveDA, OpenEarthMap, Chesapeake or DFC2020 downloads, for real benchmarks.
         """),
     md("""
         ## Summary

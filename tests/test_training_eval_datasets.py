@@ -12,7 +12,7 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from lslib.training.folders import (
+from lslib.training.eval_datasets import (
     DFC2020_TO_WORLDCOVER,
     RasterPairDataset,
     chesapeake,
