@@ -24,7 +24,7 @@ import xarray as xr
 from lslib.fusion import DEFAULT_MODE, UNKNOWN, FusionResult, Mode, decide, fused_scores
 from lslib.inference import teach as T
 from lslib.inference.inputs import image_tensor
-from lslib.model.landsegmenter import ImageEmbedding, SegmenterOutput, upsample_to
+from lslib.model.landsegmenter import ImageEmbedding, LandSegmenter, SegmenterOutput, upsample_to
 from lslib.model.spectral_adapter import normalise_bands, robust_band_stats
 from lslib.prompt_set import ClassPrompt, PromptSet, resolve
 
@@ -102,7 +102,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: Any,
+        model: LandSegmenter,
         *,
         device: str | torch.device | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,

@@ -30,10 +30,10 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 import xarray as xr
@@ -74,6 +74,11 @@ from lslib.inference.tiling_sources import (
 )
 from lslib.inference.tiling_windows import WindowMapper
 
+if TYPE_CHECKING:
+    from lslib.inference.predictor import Predictor
+    from lslib.model.landsegmenter import LandSegmenter
+    from lslib.prompt_set import PromptSet
+
 __all__ = ["MapResult", "map_large_area", "model_checksum"]
 
 log = logging.getLogger(__name__)
@@ -113,11 +118,14 @@ def model_checksum(model: Any) -> str:
     return h.hexdigest()
 
 
-def _resolve_predictor(predictor: Any, model: Any) -> Any:
+def _resolve_predictor(predictor: Predictor | None, model: LandSegmenter | None) -> Predictor:
     from lslib.inference.predictor import Predictor
 
     if predictor is not None:
         return predictor
+    if model is None:
+        raise TypeError("map_large_area needs predictor= or model= (the released default: "
+                        "lslib.load_released(), or lslib.default_model())")
     return Predictor(model, cache_bytes=0)
 
 
@@ -300,13 +308,38 @@ def _commit(out: Path, staged: Sequence[Path]) -> None:
     fsync_dir(out)
 
 
-def _map_large_area(
+#: GDAL's block cache while mapping (MB) unless $GDAL_CACHEMAX is set. GDAL's default (5 % of RAM, 1.2 GB
+#: here) fills with decoded input blocks as the windows sweep a large scene (peak RSS 2.3 GB for 8192²);
+#: 96 MB: 1.2 GB there, and JP2 inputs still decode once (bench/inference.py).
+GDAL_CACHE_MB = 96
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _bounded_gdal_cache(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with GDAL's block cache at :data:`GDAL_CACHE_MB` (unless $GDAL_CACHEMAX is set); keeps its
+    signature for readers, ``help()`` and type checkers."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        import rasterio
+
+        if os.environ.get("GDAL_CACHEMAX"):
+            return fn(*args, **kwargs)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB << 20):  # bytes: rasterio passes an int to GDALSetCacheMax64
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_bounded_gdal_cache
+def map_large_area(
     source: Any,
-    prompts: Any,
+    prompts: PromptSet | Sequence[str] | str | os.PathLike[str],
     out: str | Path,
     *,
-    predictor: Any = None,
-    model: Any = None,
+    predictor: Predictor | None = None,
+    model: LandSegmenter | None = None,
     tile: int = 512,
     overlap: int = 64,
     block: int = 2048,
@@ -500,22 +533,6 @@ def _run(da: xr.DataArray, grid: Grid, pred: Any, ps: Any, teaching: Any, out: P
         (out / PROGRESS).unlink(missing_ok=True)
     return MapResult(out, paths, areas, record.valid_pixels, seconds, len(todo), resumed, windows, doc,
                      blocks_empty=len(empty), plan=plan)  # fmt: skip
-
-
-#: GDAL's block cache while mapping (MB) unless $GDAL_CACHEMAX is set. GDAL's default (5 % of RAM, 1.2 GB
-#: here) fills with decoded input blocks as the windows sweep a large scene (peak RSS 2.3 GB for 8192²);
-#: 96 MB: 1.2 GB there, and JP2 inputs still decode once (bench/inference.py).
-GDAL_CACHE_MB = 96
-
-
-@functools.wraps(_map_large_area)
-def map_large_area(*args: Any, **kwargs: Any) -> MapResult:
-    import rasterio
-
-    if os.environ.get("GDAL_CACHEMAX"):
-        return _map_large_area(*args, **kwargs)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB << 20):  # bytes: rasterio passes an int to GDALSetCacheMax64
-        return _map_large_area(*args, **kwargs)
 
 
 def _transform(da: xr.DataArray, pixel: bool) -> Any:

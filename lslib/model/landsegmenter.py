@@ -29,6 +29,7 @@ from lslib.model.spectral_adapter import SAR_MIN_WAVELENGTH_UM, normalise_bands,
 
 if TYPE_CHECKING:
     from lslib.model.decoder import VisionTextDecoder
+    from lslib.model.dense_alignment import DenseAlignmentHead
 
 RGB_TARGETS_UM = (0.665, 0.560, 0.490)
 SAR_POLARISATIONS = ("VV", "VH", "HH", "HV")
@@ -121,7 +122,7 @@ class LandSegmenter(nn.Module):
         fusions: nn.ModuleList,
         neck: nn.Module,
         decoder: VisionTextDecoder,
-        alignment: nn.Module,
+        alignment: DenseAlignmentHead,
         pol_embed: nn.Embedding,
     ) -> None:
         super().__init__()
@@ -132,7 +133,7 @@ class LandSegmenter(nn.Module):
         self.fusions = fusions
         self.neck = neck
         self.decoder: VisionTextDecoder = decoder
-        self.alignment = alignment
+        self.alignment: DenseAlignmentHead = alignment
         self.pol_embed: nn.Embedding = pol_embed  # added to SAR bands' wavelength tokens (VV/VH/HH/HV differ)
         self.use_adapter = True
         self.__dict__["_text_encoder"] = None  # frozen, not part of the state dict or checkpoints
