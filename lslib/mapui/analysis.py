@@ -189,13 +189,9 @@ EXPORT_RECORD = "export.json"
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
+    from lslib.inference.outputs import sha256_file  # one streaming hash for the files lslib owns
 
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def _read_json(path: Path) -> Any:
