@@ -68,12 +68,12 @@ $(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package.json $(BR
 
 # The released default checkpoint ships inside the package (lslib/resources/models): this only checks it loads.
 default-model: $(STAMP)
-	LSLIB_OFFLINE=1 $(PY) -c "from lslib.training.default import default_model; default_model()"
+	LSLIB_OFFLINE=1 $(PY) -c "from lslib.default_model import default_model; default_model()"
 
 # Reproduces the released checkpoint from the real samples (LAS-mini + configs/train/tiny.yaml, ~30+ min on
 # 2 cores) into ~/.cache/lslib/models/tiny-lasmini-v2; resumes when interrupted.
 default-model-retrain: $(STAMP)
-	LSLIB_OFFLINE=1 $(PY) -c "from lslib.training.default import default_model; default_model(retrain=True)"
+	LSLIB_OFFLINE=1 $(PY) -c "from lslib.default_model import default_model; default_model(retrain=True)"
 
 demo: $(STAMP)
 	$(VENV)/bin/lslib demo --out outputs/demo

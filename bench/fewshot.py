@@ -153,9 +153,9 @@ def run_case(case: Case, predictor: Any, ks: tuple[int, ...], repeats: int, sett
              forest: bool = True) -> dict[tuple[str, int], list[float]]:
     """``{(method, k): [mIoU per repeat]}`` and the share of pixels one click changes (``("flip", 1)``)."""
     from lslib.inference.teach import Point
+    from lslib.metrics import ConfusionMatrix
     from lslib.prompt_set import from_taxonomy
     from lslib.taxonomy import get_taxonomy
-    from lslib.training.metrics import ConfusionMatrix
 
     tax = get_taxonomy(case.taxonomy)
     ps = from_taxonomy(case.taxonomy)

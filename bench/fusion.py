@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from lslib.default_model import default_model, ensure_las_mini
     from lslib.training.dataset import LASDataset
-    from lslib.training.default import default_model, ensure_las_mini
     from lslib.training.evaluate import DEFAULT_FUSION, evaluate_zero_shot
 
     torch.set_num_threads(2)

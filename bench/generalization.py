@@ -1,9 +1,9 @@
 """Generalisation benchmark (issue 12 §4): LandSegmenter beside closed-set baselines on data it did not train on.
 
 One table, one row per split, each scored with mIoU and OA for LandSegmenter (LS), the majority class and a
-per-pixel random forest (RF, :class:`lslib.training.baselines.PixelForest`), both baselines fitted on the
+per-pixel random forest (RF, :class:`lslib.training.baselines.forest.PixelForest`), both baselines fitted on the
 training chips' weak labels and mapped through the crosswalk when the scored vocabulary differs
-(:func:`lslib.training.baselines.to_taxonomy`). ``ratio`` = LS mIoU / max(majority mIoU, RF mIoU).
+(:func:`lslib.training.baselines.forest.to_taxonomy`). ``ratio`` = LS mIoU / max(majority mIoU, RF mIoU).
 
 1. **Leave one subset out** (``loso``): for each LAS-mini subset S a model is trained *without* S
    (``configs/train/tiny.yaml``, its augment section included, ``--loso-steps``) and prompted with S's own
@@ -213,7 +213,7 @@ class Baseline:
         return self._to(np.full(tuple(sample["label"].shape), self.majority, dtype=np.int64), target_key)
 
     def _to(self, codes: np.ndarray, target_key: str) -> np.ndarray:
-        from lslib.training.baselines import to_taxonomy
+        from lslib.training.baselines.forest import to_taxonomy
 
         return codes if self.taxonomy == target_key else to_taxonomy(codes, self.taxonomy, target_key)
 
@@ -222,7 +222,7 @@ def fit_baseline(las: Path, subset: str, eval_wavelengths: Sequence[float], *, s
                  cache: dict[tuple[Any, ...], Baseline]) -> Baseline:
     """Majority class + :class:`PixelForest` on ``subset``'s training chips, restricted to the bands matching
     ``eval_wavelengths`` (the forest is left out with fewer than ``MIN_SHARED_BANDS``)."""
-    from lslib.training.baselines import PixelForest
+    from lslib.training.baselines.forest import PixelForest
     from lslib.training.dataset import LASDataset
 
     key = (las, subset, seed, val_fraction, tuple(round(float(w), 6) for w in eval_wavelengths))
@@ -278,8 +278,8 @@ def ls_predict(model: Any, sample: Sample, target_key: str, fusion: str | None) 
 
 
 def _matrix(target_key: str) -> Any:
+    from lslib.metrics import ConfusionMatrix
     from lslib.taxonomy import get_taxonomy
-    from lslib.training.metrics import ConfusionMatrix
 
     tax = get_taxonomy(target_key)
     return ConfusionMatrix([c.code for c in tax.classes if c.code != tax.nodata])
@@ -594,8 +594,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def resolve_model(checkpoint: Path | None) -> tuple[Any, Path]:
     """The model under test and its folder (``None``: the default checkpoint, trained on first use)."""
+    from lslib import default_model as default
     from lslib.model.build import load_model
-    from lslib.training import default
 
     if checkpoint is None:  # the released checkpoint (older lslib: the cached, trained-on-first-use one)
         folder = default.released_dir() if hasattr(default, "released_dir") else default.default_dir() / "best"
@@ -607,7 +607,7 @@ def resolve_model(checkpoint: Path | None) -> tuple[Any, Path]:
 
 def resolve_las(las: Path | None) -> Path:
     """LAS-mini (``None``: next to the default checkpoint, as the other benches), built when missing."""
-    from lslib.training.default import build_las_mini, default_dir
+    from lslib.default_model import build_las_mini, default_dir
 
     las = las or default_dir().parent / "las-mini"
     if not (las / "report.json").exists():

@@ -4,7 +4,7 @@
 
 * prompt edit: a 512² 4-band tile with 10 classes, embeddings cached; time ``predictor.predict`` after
   a one-word edit of one class (target <= 30 ms on 2 cores, ``tiny``).
-* throughput: :func:`lslib.inference.tiling.map_large_area` on the real Sentinel-2 tile T29UNU (the
+* throughput: :func:`lslib.inference.tiling.large_area.map_large_area` on the real Sentinel-2 tile T29UNU (the
   mirror holds its 60 m bands, 1830², mapped at their native grid) and on a synthetic scene written to
   disk as a tiled GeoTIFF (10980² = a 10 m S2 tile; 2048² with ``--quick``), in Mpx/s (target >= 1).
 * peak RSS: the same mapping, one subprocess per scene size (1x, 4x, 16x pixels), read from
@@ -90,7 +90,7 @@ def prompt_edit_latency(repeats: int) -> dict[str, float]:
 
 def map_throughput(source: object, out: Path, **kw: object) -> dict[str, float]:
     from lslib.inference.predictor import Predictor
-    from lslib.inference.tiling import map_large_area
+    from lslib.inference.tiling.large_area import map_large_area
 
     pred = Predictor(_model(), device="cpu", cache_bytes=0)
     pred.text_embeddings(__import__("lslib.inference.predictor", fromlist=["x"]).resolve_prompts(CLASSES))

@@ -65,16 +65,16 @@ class PeakRSS:
 def _warm_up() -> None:
     import odc.stac  # noqa: F401
 
-    from lslib.data import las
+    from lslib.data.las import cut as las
 
     las._configure_gdal()
 
 
 def main() -> None:
-    from lslib.data.las_build import build_las, dask_client, points_path, sample_subset
-    from lslib.data.recipes import load_recipe
-    from lslib.data.sampling import write_points
-    from lslib.data.stac_local import local_stac
+    from lslib.data.las.build import build_las, dask_client, points_path, sample_subset
+    from lslib.data.las.recipes import load_recipe
+    from lslib.data.las.sampling import write_points
+    from lslib.data.local_stac.catalog import local_stac
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=60, help="points per subset")

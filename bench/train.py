@@ -70,7 +70,7 @@ def throughput(las: Path, variants: dict[str, int]) -> list[dict[str, float]]:
 
 def load_default_seconds() -> float:
     """Seconds for ``default_model()`` in a fresh process (the released checkpoint; imports excluded)."""
-    code = ("import time; from lslib.training.default import default_model; t = time.perf_counter(); "
+    code = ("import time; from lslib.default_model import default_model; t = time.perf_counter(); "
             "default_model(progress=False); print(time.perf_counter() - t)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(proc.stdout.strip().splitlines()[-1])
@@ -80,8 +80,8 @@ def time_to_default(workdir: Path) -> dict[str, float]:
     """Build LAS-mini and train the default recipe from scratch into ``workdir``."""
     from dataclasses import replace
 
+    from lslib.default_model import build_las_mini
     from lslib.training.config import load_config
-    from lslib.training.default import build_las_mini
     from lslib.training.trainer import train
 
     t0 = time.perf_counter()
@@ -248,7 +248,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny throughput, one-subset evaluation, no retraining")
     ap.add_argument("--json", default=None, help="also write the results as JSON (benchmark contract)")
     args = ap.parse_args()
-    from lslib.training.default import ensure_las_mini, released_dir
+    from lslib.default_model import ensure_las_mini, released_dir
 
     args.out.mkdir(parents=True, exist_ok=True)
     las, ckpt = ensure_las_mini(progress=False), released_dir()

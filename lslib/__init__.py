@@ -11,12 +11,12 @@ names                                                        defined in
 ``build_model``, ``load_model``, ``load_released``           :mod:`lslib.model.build`
 ``Predictor``                                                :mod:`lslib.inference.predictor`
 ``with_scene_stretch``                                       :mod:`lslib.inference.inputs`
-``map_large_area``                                           :mod:`lslib.inference.tiling`
+``map_large_area``                                           :mod:`lslib.inference.tiling.large_area`
 ``save_taught``                                              :mod:`lslib.inference.teach`
 ``MapApp``, ``quick_map``                                    :mod:`lslib.mapui.app`
 ``view``                                                     :mod:`lslib.mapui.view`
 ``PromptSet``, ``from_taxonomy``, ``resolve``                :mod:`lslib.prompt_set`
-``default_model``                                            :mod:`lslib.training.default`
+``default_model``                                            :mod:`lslib.default_model`
 ===========================================================  ==========================================
 
 Layers (dependencies point one way; ``tests/test_layers.py`` holds the table and enforces it)::
@@ -37,15 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lslib.data.images import open_image
+    from lslib.default_model import default_model
     from lslib.inference.inputs import with_scene_stretch
     from lslib.inference.predictor import Predictor
     from lslib.inference.teach import save_taught
-    from lslib.inference.tiling import map_large_area
+    from lslib.inference.tiling.large_area import map_large_area
     from lslib.mapui.app import MapApp, quick_map
     from lslib.mapui.view import view
     from lslib.model.build import build_model, load_model, load_released
     from lslib.prompt_set import PromptSet, from_taxonomy, resolve
-    from lslib.training.default import default_model
 
 __version__ = "0.1.0"
 
@@ -55,10 +55,10 @@ _EXPORTS = {
     "build_model": "lslib.model.build",
     "load_model": "lslib.model.build",
     "load_released": "lslib.model.build",
-    "default_model": "lslib.training.default",
+    "default_model": "lslib.default_model",
     "Predictor": "lslib.inference.predictor",
     "with_scene_stretch": "lslib.inference.inputs",
-    "map_large_area": "lslib.inference.tiling",
+    "map_large_area": "lslib.inference.tiling.large_area",
     "save_taught": "lslib.inference.teach",
     "MapApp": "lslib.mapui.app",
     "quick_map": "lslib.mapui.app",

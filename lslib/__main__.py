@@ -1,5 +1,5 @@
 """``python -m lslib`` is the same as the ``lslib`` console command."""
 
-from lslib.cli import main
+from lslib.cli.main import main
 
 raise SystemExit(main())

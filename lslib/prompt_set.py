@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from lslib.configtools import load_yaml, short, shorten
+from lslib.yaml_config import load_yaml, short, shorten
 
 #: more classes than this is refused: the decoder's cost grows with K and maps become unreadable
 MAX_CLASSES = 200

@@ -4,7 +4,7 @@ Every case names the exact error type, a key phrase of the message that says wha
 against a folder snapshot: whatever was on disk before the call (the case's inputs, earlier outputs)
 must be byte-for-byte and mtime-for-mtime unchanged afterwards. Cases with ``error=None`` must work.
 
-Zarr: no public lslib API reads Zarr (chips are GeoTIFF, see :mod:`lslib.data.chips`), so there is
+Zarr: no public lslib API reads Zarr (chips are GeoTIFF, see :mod:`lslib.data.las.chips`), so there is
 no corrupt-Zarr case.
 """
 
@@ -30,10 +30,10 @@ import rasterio
 import torch
 import xarray as xr
 
-from lslib.data.chips import CorruptChipError
 from lslib.data.fetch import DataNotFoundError, HashMismatchError
+from lslib.data.las.chips import CorruptChipError
 from lslib.data.radiometry import ImageInputError
-from lslib.data.readers_common import RasterReadError
+from lslib.data.readers.common import RasterReadError
 from lslib.data.synthetic import make_scene
 from lslib.mapui.aoi import AoiError
 from lslib.model.image_encoder import OfflineWeightsError
@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class CliError(Exception):
-    """``lslib.cli.main`` returned exit code 2 (a user error); the message is what it printed."""
+    """``lslib.cli.main.main`` returned exit code 2 (a user error); the message is what it printed."""
 
 
 @dataclass
@@ -93,7 +93,7 @@ def changes(before: dict[str, tuple[str, int, int]], after: dict[str, tuple[str,
 
 def cli(*args: str) -> str:
     """Run ``lslib ARGS`` in-process; CliError(stderr) on exit code 2, AssertionError on a crash/other code."""
-    from lslib.cli import main
+    from lslib.cli.main import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -158,7 +158,7 @@ def write_tif(path: Path, data: np.ndarray, crs: str | None = "EPSG:32632") -> P
 
 def synthetic_chips(root: Path, n: int = 3, subset: str = "syn") -> list[Path]:
     """``n`` real chip folders (write_chip) from synthetic scenes."""
-    from lslib.data.chips import chip_path, write_chip
+    from lslib.data.las.chips import chip_path, write_chip
 
     paths = []
     for i in range(n):
@@ -437,7 +437,7 @@ def _remap(a: np.ndarray, src: str, dst: str) -> Any:
 
 
 def _read_chip(path: Path) -> Any:
-    from lslib.data.chips import read_chip
+    from lslib.data.las.chips import read_chip
 
     return read_chip(path)
 
@@ -481,7 +481,7 @@ def _load_model(path: Path) -> Any:
 
 
 def _no_chip(ctx: Ctx) -> None:
-    from lslib.data.chips import list_chips
+    from lslib.data.las.chips import list_chips
 
     assert not list_chips(ctx.work / "las"), "a chip without meta.json is listed as complete"
 
@@ -725,7 +725,7 @@ def _map_ui(path: Path, **kw: Any) -> Any:
 
 
 def _tiling(path: Path, **kw: Any) -> Any:
-    from lslib.inference.tiling_sources import open_source
+    from lslib.inference.tiling.sources import open_source
 
     return open_source(path, **kw)
 

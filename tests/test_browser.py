@@ -228,14 +228,14 @@ VIEW_MIN_TILES = 2  # class tiles loaded (HTTP 200) in the browser: the COG is 2
 
 def _multi_tile_output(tmp_path: Path, sample_dir: Any) -> Path:
     """``lslib predict`` of a 640 x 576 px crop of a real Sentinel-2 scene with an untrained tiny model (as
-    tests/test_mapui_view.py): tiles of 128 px, 3 x 3 blocks, a class COG of 2 x 2 internal tiles with overviews."""
+    tests/mapui/test_view.py): tiles of 128 px, 3 x 3 blocks, a class COG of 2 x 2 internal tiles with overviews."""
     import rasterio
     import torch
 
     from lslib.data.images import open_image
-    from lslib.data.readers_geotiff import write_geotiff
+    from lslib.data.readers.geotiff import write_geotiff
     from lslib.inference import Predictor
-    from lslib.inference.tiling import map_large_area
+    from lslib.inference.tiling.large_area import map_large_area
     from lslib.model.build import build_model
 
     folder = sample_dir("s2-l2a-scl-T29UNU-ireland")

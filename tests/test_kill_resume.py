@@ -1,6 +1,6 @@
 """SIGKILL a LAS build and a training run at seeded random points, resume, compare with a straight run.
 
-Extends ``tests/test_data_las.py::test_killed_build_resumes_to_the_identical_result`` (one kill after the
+Extends ``tests/data/las/test_build.py::test_killed_build_resumes_to_the_identical_result`` (one kill after the
 first chip, Dask workers, Zion/NLCD): here the build runs in-process (``--workers 0``) on the SAR subset,
 is killed twice at seeded random chip counts, and while it runs every chip the store lists is checked
 to be complete (image.tif, label.tif, meta.json, readable). Training: ``lslib train`` killed after a
@@ -26,7 +26,7 @@ import pytest
 import torch
 import xarray as xr
 
-from lslib.data.chips import list_chips, list_records, read_chip
+from lslib.data.las.chips import list_chips, list_records, read_chip
 
 SEED = 20240611
 SUBSET = "mini-terramesh-s1-esri"
@@ -65,7 +65,7 @@ def _kill_when(cmd: list[str], ready: Callable[[], bool], check: Callable[[], No
 # --- LAS build ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def stac_url(sample: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from lslib.data.stac_local import local_stac
+    from lslib.data.local_stac.catalog import local_stac
 
     with local_stac(tmp_path_factory.mktemp("stac")) as server:
         yield server.url
@@ -130,7 +130,7 @@ def test_las_build_killed_twice_resumes_to_the_identical_result(stac_url: str, t
 @pytest.fixture(scope="module")
 def las_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ten small real chip folders (synthetic scenes through :func:`write_chip`): fast to train on."""
-    from lslib.data.chips import chip_path, write_chip
+    from lslib.data.las.chips import chip_path, write_chip
     from lslib.data.synthetic import make_scene
 
     root = tmp_path_factory.mktemp("las-syn")

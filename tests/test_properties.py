@@ -16,10 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lslib.crosswalk import crosswalk, remap
 from lslib.fusion import UNKNOWN, fuse
 from lslib.prompt_set import ClassPrompt, PromptSet, load, normalise_name, parse, save
-from lslib.taxonomy import get_taxonomy, list_taxonomies
+from lslib.taxonomy import crosswalk, get_taxonomy, list_taxonomies, remap
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 MODES = ["classwise", "global", "decoder", "similarity"]

@@ -130,8 +130,8 @@ def image_header(source: Any) -> ImageHeader | None:
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
-    from lslib.data.readers_common import readable
-    from lslib.data.stac_items import is_stac_item
+    from lslib.data.readers.common import readable
+    from lslib.data.readers.stac_item import is_stac_item
 
     if isinstance(source, xr.DataArray):
         return None
@@ -414,7 +414,7 @@ def _file_overview(path: Path, side: int = 512) -> np.ndarray:
 
 
 def _s2_file_offset(path: Path, tags: dict[str, str], names: Sequence[str]) -> tuple[float, str]:
-    from lslib.data.readers_s2meta import detect_boa_offset
+    from lslib.data.readers.s2meta import detect_boa_offset
 
     tagged = s2_offset_from_tags(tags)
     if tagged is not None:
@@ -431,7 +431,7 @@ def _open_file(path: Path, bands: Bands, sensor: str | None, chunks: dict[str, i
     from rasterio.enums import ColorInterp
     from rasterio.errors import NotGeoreferencedWarning
 
-    from lslib.data.readers_common import crs_error, readable
+    from lslib.data.readers.common import crs_error, readable
 
     try:
         with readable(path), warnings.catch_warnings(record=True) as caught:
@@ -538,10 +538,10 @@ def _not_utf8_metadata(path: Path, exc: UnicodeDecodeError) -> ValueError:
 def _input_path(source: Any) -> Path:
     """``source`` as the path of an existing file or folder, or an error naming it and saying what to do.
 
-    Beyond a missing path (:func:`lslib.data.readers_common.existing_path`): a name that is not UTF-8 (GDAL
+    Beyond a missing path (:func:`lslib.data.readers.common.existing_path`): a name that is not UTF-8 (GDAL
     opens UTF-8 names only), a symbolic link loop and a link to a missing file each get their own message.
     """
-    from lslib.data.readers_common import existing_path
+    from lslib.data.readers.common import existing_path
 
     text = os.fsdecode(source) if isinstance(source, bytes | os.PathLike) else str(source)
     path = Path(text).expanduser()
@@ -629,7 +629,7 @@ def open_stac_item(
         bands, sensor, scale, offset: as for :func:`open_image`.
         chunks: dask chunk size in pixels (lazy), or None (read into memory).
     """
-    from lslib.data.stac_items import as_item, load_item
+    from lslib.data.readers.stac_item import as_item, load_item
 
     item = as_item(item)
     names_arg = [b.strip() for b in bands.split(",")] if isinstance(bands, str) else None
@@ -694,7 +694,7 @@ def open_image(
         ValueError: no CRS on a georeferenced file, unknown/miscounted bands (suggests ``--bands``), no wavelengths,
             an alpha band, a multi-page TIFF, a file name or metadata that is not UTF-8.
     """
-    from lslib.data.stac_items import is_stac_item
+    from lslib.data.readers.stac_item import is_stac_item
 
     dask_chunks = _chunks(chunks)
     if isinstance(source, xr.DataArray):
@@ -734,7 +734,7 @@ def open_preview(
     import rasterio
     from affine import Affine
 
-    from lslib.data.readers_common import readable
+    from lslib.data.readers.common import readable
 
     path = _input_path(source)
     with warnings.catch_warnings():  # the full open_image of the same file has warned already

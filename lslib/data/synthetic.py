@@ -27,7 +27,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from lslib.data.bands import sensor_bands
-from lslib.data.readers_common import finish_image
+from lslib.data.readers.common import finish_image
 
 __all__ = ["ARCHETYPES", "TAXONOMY_CLASSES", "make_scene", "spectral_signature"]
 

@@ -138,11 +138,11 @@ def disk_full_message(out: Path, exc: OSError) -> str:
 def writing(out: Path) -> Iterator[None]:
     """Turn an ``OSError`` of a write into ``out`` into :class:`OutputWriteError` (disk full: what to do).
 
-    A read error of an input (:class:`lslib.data.readers_common.RasterReadError`) passes unchanged.
+    A read error of an input (:class:`lslib.data.readers.common.RasterReadError`) passes unchanged.
     """
     from rasterio.errors import RasterioError
 
-    from lslib.data.readers_common import RasterReadError
+    from lslib.data.readers.common import RasterReadError
 
     try:
         yield

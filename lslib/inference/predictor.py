@@ -92,7 +92,7 @@ class Predictor:
 
     Args:
         model: a LandSegmenter, required: the engine never picks one. Callers choose the default (``lslib
-            predict`` and the demo: :func:`lslib.training.default.default_model`; ``MapApp``/``quick_map``:
+            predict`` and the demo: :func:`lslib.default_model.default_model`; ``MapApp``/``quick_map``:
             :func:`lslib.model.build.load_released`); ``Predictor(load_released())`` is the released default.
         device: ``None`` picks a GPU when present (through accelerate), else CPU.
         cache_bytes: budget of the image-embedding LRU cache (embeddings of several tiles/AOIs).

@@ -107,7 +107,7 @@ def agreement(prediction: Prediction, reference: xr.DataArray, text_embed: TextE
         "mapping" (DataFrame, :func:`match_prompts`), "pixels", "taxonomy"}``.
     """
     from lslib.data.readers import reproject_label
-    from lslib.data.readers_common import same_grid
+    from lslib.data.readers.common import same_grid
     from lslib.metrics import ConfusionMatrix
     from lslib.taxonomy import get_taxonomy
 

@@ -7,7 +7,7 @@ reads an image larger than the largest AOI lazily (size from the file's header, 
 decimated read, only AOIs in full). STAC support is deliberately thin:
 :func:`load_stac_item` loads one item's bands with odc-stac on the item's own pixel grid (scale/offset and
 nodata from ``raster:bands``, wavelengths from ``eo:bands``); :func:`stac_image` searches an API first. It
-works with the loopback API over the sample mirror (:func:`lslib.data.stac_local.local_stac`) offline, and
+works with the loopback API over the sample mirror (:func:`lslib.data.local_stac.catalog.local_stac`) offline, and
 with Planetary Computer (``sign="planetary_computer"``, needs the ``planetary-computer`` package) or Earth
 Search online.
 """

@@ -431,7 +431,7 @@ def with_overrides(variant: str, **changes: Any) -> ModelConfig:
     return check_config(replace(get_config(variant), **changes), where=f"with_overrides({variant!r})")
 
 
-#: the released default checkpoint shipped in the package (trained by ``lslib.training.default``)
+#: the released default checkpoint shipped in the package (trained by ``lslib.default_model``)
 RELEASED_NAME = "tiny-lasmini-v2"
 
 
@@ -445,7 +445,7 @@ def load_released() -> LandSegmenter:
 
     Raises:
         FileNotFoundError: the package lacks the released weights (a broken install): reinstall lslib, or
-            retrain it with ``lslib.training.default.default_model(retrain=True)``.
+            retrain it with ``lslib.default_model.default_model(retrain=True)``.
     """
     folder = released_dir()
     if not (folder / "model.safetensors").exists():

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from lslib.configtools import from_mapping, load_yaml
+from lslib.yaml_config import from_mapping, load_yaml
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Training samples from LAS chips: physical-unit images, weak labels and sampled class prompts.
 
-A sample is one chip (``lslib.data.chips``) with a list of K class *names* to segment: the classes
+A sample is one chip (``lslib.data.las.chips``) with a list of K class *names* to segment: the classes
 present in its weak label (the largest ``max_classes``), ``negatives`` absent classes of its own
 product, and ``foreign_negatives`` classes of *other* products that are safe to call absent (see
 :meth:`LASDataset.sample_classes`). Per class: a binary target mask and a presence flag.
@@ -26,7 +26,7 @@ import torch
 from rasterio.errors import RasterioError
 from torch.utils.data import Dataset, Sampler
 
-from lslib.data.chips import list_chips, read_meta
+from lslib.data.las.chips import list_chips, read_meta
 from lslib.taxonomy import crosswalk, get_taxonomy, normalise_name
 
 Split = Literal["train", "val", "all"]

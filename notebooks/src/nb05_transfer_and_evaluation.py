@@ -49,17 +49,17 @@ CELLS = [
         import torch
         from IPython.display import Image, display
 
-        from lslib.data.las_build import build_las
-        from lslib.data.recipes import load_recipe
-        from lslib.data.stac_local import local_stac
+        from lslib.data.las.build import build_las
+        from lslib.data.las.recipes import load_recipe
+        from lslib.data.local_stac.catalog import local_stac
         from lslib.model.build import load_model
         from lslib.taxonomy import get_taxonomy
         from lslib.training import baselines
         from lslib.training.config import load_config
         from lslib.training.dataset import LASDataset
-        from lslib.training.default import released_dir
+        from lslib.default_model import released_dir
         from lslib.training.evaluate import evaluate_weak_agreement, evaluate_zero_shot, predict_chip
-        from lslib.training.metrics import ConfusionMatrix
+        from lslib.metrics import ConfusionMatrix
         from lslib.training.trainer import train
         """),
     md("""

@@ -1,7 +1,7 @@
 """The golden maps: the demo scenes mapped by the released model, to prove a refactor changes no map.
 
-:func:`compute` maps crops of the two demo scenes (``lslib.demo_zeroshot``) with the released
-checkpoint through both doors a user takes: :func:`~lslib.inference.tiling.map_large_area` (tiles
+:func:`compute` maps crops of the two demo scenes (``lslib.demo.zero_shot``) with the released
+checkpoint through both doors a user takes: :func:`~lslib.inference.tiling.large_area.map_large_area` (tiles
 of 256 px with overlap, so blending is exercised) and :meth:`Predictor.predict` (each fusion mode).
 It uses only names that existed before the issue-15 redesign, so the stored ``demo_maps.npz`` was
 written by the code *before* it (commit 0f53349) and ``tests/test_golden_maps.py`` compares the
@@ -30,7 +30,7 @@ def scenes() -> dict:
     """``{name: (image crop, prompts)}``: a 384 x 384 crop of each demo scene."""
     from lslib.data.fetch import fetch, fetch_dir
     from lslib.data.readers import read_sentinel2
-    from lslib.demo_zeroshot import demo_prompt_set
+    from lslib.demo.zero_shot import demo_prompt_set
     from lslib.prompt_set import from_taxonomy
 
     vietnam = read_sentinel2(fetch_dir(MAJORTOM)).isel(y=slice(300, 684), x=slice(300, 684))
@@ -45,7 +45,7 @@ def compute() -> dict[str, np.ndarray]:
 
     from lslib.data.readers import read_geotiff
     from lslib.inference import Predictor
-    from lslib.inference.tiling import map_large_area
+    from lslib.inference.tiling.large_area import map_large_area
     from lslib.model.build import load_released
 
     torch.manual_seed(0)
