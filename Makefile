@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade --quiet pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[dev]" "$(TORCH_SPEC)"
+	# only the CLIP BPE vocabulary file of open-clip-torch is used (tests of the ProxyCLIP branch); without its
+	# dependencies: its torchvision requirement breaks beside our torch
+	$(PY) -m pip install --quiet --no-deps "open-clip-torch==3.3.0"
 	$(PY) -c "import torch, lslib; print('lslib', lslib.__version__, 'torch', torch.__version__)"
 	touch $(STAMP)
 

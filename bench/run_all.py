@@ -152,8 +152,21 @@ def render(results: list[dict[str, Any]], quick: bool, started: dt.datetime, kep
         status = r["status"] + (f" (kept from {r['measured']})" if r.get("kept") else "")
         lines.append(f"| {r['name']} | {status} | {r['seconds']:.0f} | {_cell(title or r['detail'])} |")
 
-    lines += ["", "## Targets", "", "| bench | metric | target | measured | unit | result |",
-              "|---|---|---|---:|---|---|"]
+    lines += _target_lines(results)
+    lines += _baseline_lines(results)
+    lines += _detail_lines(results)
+    if kept:
+        lines += ["", "## Kept from an earlier report", "",
+                  "Not rerun in this run and without a stored JSON result: their sections of the previous "
+                  "report, verbatim (their own machine and date lines apply).", ""]
+        lines += [("###" + line[2:]) if line.startswith("## ") else line for line in kept]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _target_lines(results: list[dict[str, Any]]) -> list[str]:
+    """The report's Targets section: one row per target of every bench, and how many were met."""
+    lines = ["", "## Targets", "", "| bench | metric | target | measured | unit | result |",
+             "|---|---|---|---:|---|---|"]
     n_targets = 0
     for r in results:
         for t in (r["doc"] or {}).get("targets", []):
@@ -165,10 +178,14 @@ def render(results: list[dict[str, Any]], quick: bool, started: dt.datetime, kep
         lines.append("| - | no bench reported a target | | | | |")
     met = sum(bool(t.get("met")) for r in results for t in (r["doc"] or {}).get("targets", []))
     lines += ["", f"{met} of {n_targets} targets met."]
+    return lines
 
-    lines += ["", "## Against baselines measured in the same run", "",
-              "| bench | metric | measured | value | baseline | baseline value | ratio |",
-              "|---|---|---|---:|---|---:|---:|"]
+
+def _baseline_lines(results: list[dict[str, Any]]) -> list[str]:
+    """The report's baselines section: each bench's value against its baseline as a ratio (> 1: better)."""
+    lines = ["", "## Against baselines measured in the same run", "",
+             "| bench | metric | measured | value | baseline | baseline value | ratio |",
+             "|---|---|---|---:|---|---:|---:|"]
     without = []
     for r in results:
         base = (r["doc"] or {}).get("baselines", [])
@@ -186,7 +203,12 @@ def render(results: list[dict[str, Any]], quick: bool, started: dt.datetime, kep
     lines += ["", "Ratio > 1: better than the baseline (higher-is-better metrics: value / baseline)."]
     if without:
         lines.append(f"No baseline in: {', '.join(without)}.")
+    return lines
 
+
+def _detail_lines(results: list[dict[str, Any]]) -> list[str]:
+    """One section per bench: its machine, tables and figures (or why it has no result)."""
+    lines: list[str] = []
     for r in results:
         lines += ["", f"## {r['name']}: {r['doc']['title'] if r['doc'] else r['status']}", ""]
         if not r["doc"]:
@@ -198,12 +220,7 @@ def render(results: list[dict[str, Any]], quick: bool, started: dt.datetime, kep
             lines += [f"**{_cell(table.get('caption', ''))}**", "", *md_table(table.get("rows", [])), ""]
         for fig in r["doc"].get("figures", []):  # repository-relative image paths
             lines += [f"![{_cell(fig.get('caption', ''))}]({fig['path']})", ""]
-    if kept:
-        lines += ["", "## Kept from an earlier report", "",
-                  "Not rerun in this run and without a stored JSON result: their sections of the previous "
-                  "report, verbatim (their own machine and date lines apply).", ""]
-        lines += [("###" + line[2:]) if line.startswith("## ") else line for line in kept]
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
 def main() -> int:

@@ -215,9 +215,12 @@ class ConfusionMatrix:
         return self._per_class(_ratio(self.true_positives(), self.support()))
 
     def miou(self, present_only: bool = True) -> float:
-        """Mean IoU. ``present_only=True``: over classes present in reference or prediction (NaN IoUs
+        """Mean IoU.
+
+        ``present_only=True``: over classes present in reference or prediction (NaN IoUs
         skipped, the usual benchmark convention); ``False``: over all ``classes``, an absent class
-        counting 0 (a fixed denominator). NaN when nothing is counted."""
+        counting 0 (a fixed denominator). NaN when nothing is counted.
+        """
         if self.total == 0:
             return math.nan
         return _mean(self._iou(), present_only)
@@ -254,9 +257,12 @@ class ConfusionMatrix:
         return frame
 
     def normalized(self, normalize: Normalize = "true") -> npt.NDArray[np.float64]:
-        """``(n, n)`` matrix as fractions: of each reference row (``"true"``, diagonal = recall; the
+        """The ``(n, n)`` confusion matrix, normalised.
+
+        As fractions: of each reference row (``"true"``, diagonal = recall; the
         row total includes :attr:`other`), of each prediction column (``"pred"``, diagonal =
-        precision), of all counted pixels (``"all"``), or raw counts (``None``). Empty rows/columns -> NaN."""
+        precision), of all counted pixels (``"all"``), or raw counts (``None``). Empty rows/columns -> NaN.
+        """
         m = self.matrix.astype(np.int64)
         if normalize is None:
             return m.astype(np.float64)

@@ -61,6 +61,8 @@ def plot_label(
         ax: matplotlib axes.
         label: (y, x) integer product codes.
         taxonomy: a :class:`lslib.taxonomy.Taxonomy` or its key.
+        legend: draw a legend of the classes present.
+        title: the axes title (none by default).
     """
     from lslib.taxonomy import get_taxonomy
 

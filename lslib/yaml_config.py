@@ -75,7 +75,8 @@ class _BoundedLoader(yaml.SafeLoader):
 def _check_graph(root: yaml.Node, where: str) -> None:
     """Refuse custom tags, recursive aliases and documents of more than MAX_YAML_VALUES expanded values.
 
-    Iterative and memoised per node, so the cost is that of the distinct nodes, not of the expansion."""
+    Iterative and memoised per node, so the cost is that of the distinct nodes, not of the expansion.
+    """
     size: dict[int, int] = {}
     active: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]

@@ -31,8 +31,8 @@ import torch
 import xarray as xr
 
 from lslib.data.fetch import DataNotFoundError, HashMismatchError
+from lslib.data.images import ImageInputError
 from lslib.data.las.chips import CorruptChipError
-from lslib.data.radiometry import ImageInputError
 from lslib.data.readers.common import RasterReadError
 from lslib.data.synthetic import make_scene
 from lslib.mapui.aoi import AoiError

@@ -227,12 +227,9 @@ def private_uses(name: str) -> tuple[str, ...]:
     return tuple(_private_uses(name))
 
 
-def _private_uses(name: str) -> Iterator[str]:
-    for imp in imports(name):
-        for taken in imp.names:
-            if _private(taken) and imp.module != name:
-                yield f"private: {name} imports {taken} from {imp.module}"
-    bound: dict[str, str] = {}  # local name -> lslib module it is bound to
+def _bound_modules(name: str) -> dict[str, str]:
+    """Local name -> the lslib module it is bound to, for every ``import``/``from`` import of module ``name``."""
+    bound: dict[str, str] = {}
     for node in ast.walk(TREES[name]):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -242,6 +239,29 @@ def _private_uses(name: str) -> Iterator[str]:
             for alias in node.names:
                 if f"{node.module}.{alias.name}" in MODULES:
                     bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return bound
+
+
+def _is_private_getattr(node: ast.AST) -> bool:
+    """``getattr``/``hasattr``/``setattr`` of a literal private name on an object other than ``self``/``cls``."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("getattr", "hasattr", "setattr")
+        and len(node.args) >= 2
+        and isinstance(node.args[1], ast.Constant)
+        and isinstance(node.args[1].value, str)
+        and _private(node.args[1].value)
+        and not (isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls"))
+    )
+
+
+def _private_uses(name: str) -> Iterator[str]:
+    for imp in imports(name):
+        for taken in imp.names:
+            if _private(taken) and imp.module != name:
+                yield f"private: {name} imports {taken} from {imp.module}"
+    bound = _bound_modules(name)
     for node in ast.walk(TREES[name]):
         if isinstance(node, ast.Attribute) and _private(node.attr):
             value = node.value
@@ -249,16 +269,7 @@ def _private_uses(name: str) -> Iterator[str]:
                 yield f"private: {name} reads {bound[value.id]}.{node.attr}"
             elif isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "self":
                 yield f"private: {name}:{node.lineno} reaches self.{value.attr}.{node.attr}"
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in ("getattr", "hasattr", "setattr")
-            and len(node.args) >= 2
-            and isinstance(node.args[1], ast.Constant)
-            and isinstance(node.args[1].value, str)
-            and _private(node.args[1].value)
-            and not (isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls"))
-        ):
+        elif _is_private_getattr(node):
             yield f"private: {name}:{node.lineno} {node.func.id}(..., {node.args[1].value!r}) on another object"
 
 

@@ -23,6 +23,7 @@ from lslib.taxonomy import (
     get_taxonomy,
     hub_vocabulary,
     list_taxonomies,
+    lut,
     remap,
 )
 
@@ -200,8 +201,8 @@ def test_corine_levels_and_parents() -> None:
     assert crosswalk("corine_l3", "corine_l1")[211] == (2,)
     assert crosswalk("corine_l1", "corine_l3")[4] == (411, 412, 421, 422, 423)
     assert crosswalk("corine_l3", "esa_worldcover")[211] == (40,)
-    assert get_taxonomy("corine_l3").lut("corine_l1").dtype == np.uint8
-    assert get_taxonomy("corine_l1").lut("corine_l3", ambiguous="first").dtype == np.uint16
+    assert lut(get_taxonomy("corine_l3"), "corine_l1").dtype == np.uint8
+    assert lut(get_taxonomy("corine_l1"), "corine_l3", ambiguous="first").dtype == np.uint16
 
 
 def test_bigearthnet_reference_map_to_corine_l1() -> None:
@@ -233,9 +234,9 @@ def test_crosswalk_esri_and_worldcover() -> None:
     assert wc_to_esri[20] == (11,) and wc_to_esri[30] == (11,)
     assert wc_to_esri[95] == (2, 4)  # mangroves: trees or flooded vegetation
     assert wc_to_esri[100] == (11,)  # moss and lichen widened to grass -> rangeland
-    lut = get_taxonomy("esa_worldcover").lut("esri_lulc", ambiguous="first")
-    assert (lut[0], lut[10], lut[40], lut[95], lut[100]) == (0, 2, 5, 2, 11)
-    assert lut[15] == 0  # unused slots hold dst nodata
+    table = lut(get_taxonomy("esa_worldcover"), "esri_lulc", ambiguous="first")
+    assert (table[0], table[10], table[40], table[95], table[100]) == (0, 2, 5, 2, 11)
+    assert table[15] == 0  # unused slots hold dst nodata
 
 
 def test_crosswalk_through_hub_hierarchy() -> None:
@@ -441,7 +442,7 @@ def test_remap_unknown_codes_error() -> None:
     with pytest.raises(TypeError, match="integer"):
         remap(a.astype(np.float32), "esa_worldcover", "esri_lulc")
     with pytest.raises(ValueError, match="ambiguous must be"):
-        get_taxonomy("esa_worldcover").lut("esri_lulc", ambiguous="last")  # type: ignore[arg-type]
+        lut(get_taxonomy("esa_worldcover"), "esri_lulc", ambiguous="last")  # type: ignore[arg-type]
 
 
 def test_remap_checks_ambiguity_only_for_classes_present() -> None:
@@ -450,7 +451,7 @@ def test_remap_checks_ambiguity_only_for_classes_present() -> None:
     with pytest.raises(ValueError, match=r"95 'Mangroves' -> \['2 Trees', '4 Flooded vegetation'\]"):
         remap(np.array([95]), "esa_worldcover", "esri_lulc")
     with pytest.raises(ValueError, match="ambiguous"):
-        get_taxonomy("esa_worldcover").lut("esri_lulc")
+        lut(get_taxonomy("esa_worldcover"), "esri_lulc")
 
 
 def test_class_histogram_reports_unknown_codes() -> None:

@@ -118,6 +118,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def add_las_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``lslib las`` command and its subcommands (list, sample, serve-local, build, report) to ``sub``."""
     las = sub.add_parser("las", help="LAS weak-label dataset: sample, serve-local, build, report")
     lsub = las.add_subparsers(dest="las_command", required=True)
     p = lsub.add_parser("list", help="list the LAS subsets (data_manifests/las/*.yaml)")

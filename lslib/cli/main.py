@@ -66,6 +66,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``lslib`` argument parser with all its subcommands."""
     parser = argparse.ArgumentParser(prog="lslib", description="LandSegmenter: text-prompted land-cover mapping.")
     parser.add_argument("--version", action="version", version=f"lslib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -7,8 +7,9 @@ import sys
 import warnings
 from typing import Any
 
-from lslib.cli.args import MIN_TILE, finite_float, non_negative_int, nonzero_float, tile_size
-from lslib.fusion import DEFAULT_MODE
+from lslib.cli.args import MIN_TILE, finite_float, fraction, non_negative_int, nonzero_float, tile_size
+from lslib.fusion import DEFAULT_MODE, DEFAULT_OFFICIAL_THR, MODES
+from lslib.model.clip_knowledge import REDUCTIONS
 
 
 def _prompts(args: argparse.Namespace) -> Any:
@@ -56,7 +57,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     prompts = _prompts(args)
     model = _model(args)
-    predictor = Predictor(model, cache_bytes=0, mode=args.mode)
+    predictor = Predictor(model, cache_bytes=0, mode=args.mode, clip=args.clip, reduction=args.phrases, thr=args.thr)
     # classes without a colour (free text) are drawn like their nearest product class, as in the map app
     prompts = with_suggested_colours(prompts, predictor.model)
     image, bands, sensor = args.image, args.bands, args.sensor
@@ -68,8 +69,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             resume=not args.no_resume, overwrite=args.overwrite, progress=not args.quiet, workers=args.workers,
             protect=[args.prompt_set] if args.prompt_set else [],  # an input inside --out is never rewritten
         )  # fmt: skip
-    from lslib.data.images import PixelCoordinatesWarning
-    from lslib.data.radiometry import RadiometryAssumedWarning
+    from lslib.data.images import PixelCoordinatesWarning, RadiometryAssumedWarning
 
     for w in caught:
         if issubclass(w.category, PixelCoordinatesWarning | RadiometryAssumedWarning):
@@ -98,6 +98,7 @@ def _cmd_predict_interruptible(args: argparse.Namespace) -> int:
 
 
 def add_predict_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``lslib predict`` command (zero-shot map of an image of any size) to ``sub``."""
     p = sub.add_parser("predict", help="zero-shot map of an image of any size -> class-map + confidence COGs")
     p.add_argument("--image", required=True, help="GeoTIFF/COG/JP2, S2 band folder, STAC item JSON, PNG/JPEG")
     what = p.add_mutually_exclusive_group(required=True)
@@ -122,8 +123,18 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
                    help="window overlap in pixels, blended (default 64)")
     p.add_argument("--block", type=tile_size, default=2048,
                    help="output block size in pixels: bounds memory (default 2048)")
-    p.add_argument("--mode", default=DEFAULT_MODE, choices=["classwise", "global", "decoder", "similarity"],
-                   help=f"fusion mode (docs/fusion.md; default {DEFAULT_MODE}, as the Predictor and the map app)")
+    p.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES),
+                   help=f"fusion mode (docs/fusion.md; default {DEFAULT_MODE}, as the Predictor and the map app; "
+                   "official = the authors' class-wise gating)")
+    p.add_argument("--clip", default=None, metavar="PATH_OR_ID",
+                   help="CLIP knowledge for the fusion: ProxyCLIP over the model's encoder with this CLIP (a folder of "
+                   "transformers or OpenCLIP weights, an OpenCLIP .pt/.safetensors file, online a hub id); default: "
+                   "the model's own alignment head (offline)")
+    p.add_argument("--phrases", default="mean", choices=list(REDUCTIONS),
+                   help="how a class's name and synonyms become one knowledge map: mean of embeddings (default) or "
+                   "max of probabilities (ProxyCLIP)")
+    p.add_argument("--thr", type=fraction, default=DEFAULT_OFFICIAL_THR,
+                   help=f"threshold of --mode official (default {DEFAULT_OFFICIAL_THR})")
     p.add_argument("--workers", type=non_negative_int, default=0,
                    help="threads computing blocks in parallel (default 0: serial)")
     p.add_argument("--overwrite", action="store_true", help="replace a different map already in --out")

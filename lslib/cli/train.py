@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from lslib.cli.args import fraction, learning_rate, positive_int
-from lslib.fusion import DEFAULT_MODE
+from lslib.fusion import DEFAULT_MODE, DEFAULT_OFFICIAL_THR, MODES
+from lslib.model.clip_knowledge import REDUCTIONS
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -76,7 +77,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.target_taxonomy:
             raise ValueError("--protocol zero-shot needs --target-taxonomy (e.g. esa_worldcover)")
         fusion = None if args.fusion == "none" else args.fusion
-        metrics = evaluate_zero_shot(model, data, target_taxonomy=args.target_taxonomy, limit=args.limit, fusion=fusion)
+        metrics = evaluate_zero_shot(model, data, target_taxonomy=args.target_taxonomy, limit=args.limit, fusion=fusion,
+                                     thr=args.thr, reduction=args.phrases)
     else:
         metrics = evaluate_weak_agreement(model, data, limit=args.limit)
     if not metrics.get("chips"):
@@ -106,6 +108,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def add_train_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add the ``lslib train``, ``lslib finetune`` and ``lslib evaluate`` commands to ``sub``."""
     p = sub.add_parser("train", help="train LandSegmenter on LAS chips (resumes from <out>/last)")
     p.add_argument("--config", required=True, help="YAML config, e.g. configs/train/tiny.yaml")
     p.add_argument("--max-steps", type=positive_int, default=None, help="override optim.max_steps")
@@ -142,10 +145,16 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fusion",
         default=DEFAULT_MODE,
-        choices=["global", "classwise", "decoder", "similarity", "none"],
+        choices=[*MODES, "none"],
         help=f"zero-shot: how decoder masks and dense similarity are combined (docs/fusion.md; default {DEFAULT_MODE}, "
-        "as lslib predict; none = mask argmax)",
+        "as lslib predict; official = the authors' class-wise gating; none = mask argmax)",
     )
+    p.add_argument("--thr", type=fraction, default=DEFAULT_OFFICIAL_THR,
+                   help="threshold of --fusion official on each class's maximum probability "
+                   f"(default {DEFAULT_OFFICIAL_THR})")
+    p.add_argument("--phrases", default=None, choices=list(REDUCTIONS),
+                   help="zero-shot: knowledge over each class's name and synonyms, reduced by max (ProxyCLIP) or mean "
+                   "of embeddings (default: the decoder's own similarity)")
     p.add_argument("--split", default="val", choices=["train", "val", "all"])
     p.add_argument("--val-fraction", type=fraction, default=0.2, help="share of chips held out (default 0.2)")
     p.add_argument("--limit", type=positive_int, default=None, help="evaluate at most N chips")

@@ -13,8 +13,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lslib.data.images import SENSOR_PRESETS, PixelCoordinatesWarning, assign_bands, open_image
-    from lslib.data.radiometry import ImageInputError, RadiometryAssumedWarning
+    from lslib.data.images import (
+        SENSOR_PRESETS,
+        ImageInputError,
+        PixelCoordinatesWarning,
+        RadiometryAssumedWarning,
+        assign_bands,
+        open_image,
+    )
 
 __all__ = [
     "SENSOR_PRESETS",
@@ -30,8 +36,8 @@ _EXPORTS = {
     "PixelCoordinatesWarning": "lslib.data.images",
     "assign_bands": "lslib.data.images",
     "open_image": "lslib.data.images",
-    "ImageInputError": "lslib.data.radiometry",
-    "RadiometryAssumedWarning": "lslib.data.radiometry",
+    "ImageInputError": "lslib.data.images",
+    "RadiometryAssumedWarning": "lslib.data.images",
 }
 
 

@@ -69,6 +69,7 @@ class ManifestEntry:
 
     @property
     def key(self) -> str:
+        """The entry's cache key, ``<dataset>/<path>``."""
         return f"{self.dataset}/{self.path}"
 
 
@@ -165,11 +166,13 @@ def cache_dir() -> Path:
 
 
 def mirror_dir() -> Path | None:
+    """The local data mirror folder from ``$LSLIB_DATA_MIRROR``, or None when unset."""
     env = os.environ.get(MIRROR_ENV)
     return Path(env) if env else None
 
 
 def is_offline() -> bool:
+    """Whether ``$LSLIB_OFFLINE`` forbids downloads (``1``, ``true``, ``yes`` or ``on``)."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 

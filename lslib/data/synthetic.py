@@ -131,7 +131,8 @@ def make_scene(
     """A synthetic image and its label map on one georeferenced grid; deterministic for a seed.
 
     Args:
-        height, width: grid size in pixels.
+        height: grid height in pixels.
+        width: grid width in pixels.
         sensor: band table key (:data:`lslib.data.bands.SENSORS`); SAR sensors give dB.
         taxonomy: label product key, one of :data:`TAXONOMY_CLASSES`.
         classes: class codes to draw (default all codes of the taxonomy).

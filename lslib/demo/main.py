@@ -40,6 +40,8 @@ SITES: dict[str, str] = {
 
 @dataclass
 class SiteSummary:
+    """What the demo reports about one TerraMesh site: image, classes, figure and model agreement."""
+
     site: str
     place: str
     crs: str

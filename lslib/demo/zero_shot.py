@@ -37,6 +37,8 @@ TERRAMESH_SITE = "433D_629L_3_1"
 
 @dataclass
 class SceneResult:
+    """One zero-shot demo scene: its prompts, class areas, agreement and the files written."""
+
     scene: str
     title: str
     prompts: list[str]
@@ -234,6 +236,7 @@ def format_results(results: list[SceneResult]) -> str:
 
 
 def write_results(out: Path, results: list[SceneResult]) -> str:
+    """Write ``zero_shot.md`` and ``zero_shot.json`` into ``out``; returns the Markdown text."""
     import json
     from dataclasses import asdict
 

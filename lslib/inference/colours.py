@@ -45,8 +45,11 @@ def name_embedder(model: Any) -> Callable[[list[str]], np.ndarray]:
 
 
 def with_suggested_colours(prompts: PromptSet, model: Any) -> PromptSet:
-    """``prompts`` with every class that has no colour coloured like its nearest product class
-    (:func:`lslib.prompt_set.suggest_colours` with :func:`name_embedder` of ``model``); given colours stay."""
+    """``prompts`` with a suggested colour for every class that has none.
+
+    A class without colour is coloured like its nearest product class
+    (:func:`lslib.prompt_set.suggest_colours` with :func:`name_embedder` of ``model``); given colours stay.
+    """
     if all(c.colour is not None for c in prompts):
         return prompts  # nothing to colour: the text encoder is not even loaded
     return suggest_colours(prompts, name_embedder(model))

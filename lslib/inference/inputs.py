@@ -13,8 +13,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lslib.data.images import SENSOR_PRESETS, assign_bands
-from lslib.data.radiometry import SAR_WAVELENGTH_UM, check_plausible
+from lslib.data.images import SAR_WAVELENGTH_UM, SENSOR_PRESETS, assign_bands, check_plausible
 
 __all__ = ["SENSOR_PRESETS", "assign_bands", "image_tensor", "with_scene_stretch"]
 

@@ -12,6 +12,7 @@ class's name encodes one new prompt), the decoder and the fusion (:mod:`lslib.fu
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -21,9 +22,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lslib.fusion import DEFAULT_MODE, UNKNOWN, FusionResult, Mode, decide, fused_scores
+from lslib.fusion import DEFAULT_MODE, DEFAULT_OFFICIAL_THR, UNKNOWN, FusionResult, Mode, decide, fused_scores
 from lslib.inference import teach as T
 from lslib.inference.inputs import image_tensor
+from lslib.model.clip_knowledge import REDUCTIONS, ClipKnowledge, Reduction, load_clip_knowledge
 from lslib.model.landsegmenter import ImageEmbedding, LandSegmenter, SegmenterOutput, upsample_to
 from lslib.model.spectral_adapter import normalise_bands, robust_band_stats
 from lslib.prompt_set import ClassPrompt, PromptSet, resolve
@@ -33,8 +35,11 @@ PromptKey = tuple[str, str | None, tuple[str, ...]]
 
 
 def resolve_prompts(prompts: PromptSet | Sequence[str] | str) -> PromptSet:
-    """The one prompt rule, :func:`lslib.prompt_set.resolve` (kept under this name): a PromptSet, a YAML path,
-    a preset key (``"esa_worldcover"``: its 11 classes), ``"water, forest, ..."`` or names -> a validated set."""
+    """The one prompt rule, :func:`lslib.prompt_set.resolve` (kept under this name).
+
+    A PromptSet, a YAML path,
+    a preset key (``"esa_worldcover"``: its 11 classes), ``"water, forest, ..."`` or names -> a validated set.
+    """
     return resolve(prompts)
 
 
@@ -61,6 +66,7 @@ class Prediction:
     class_confidence: dict[str, float] = field(default_factory=dict)
 
     def to_dataset(self) -> xr.Dataset:
+        """The map as an xarray Dataset: ``class_map``, ``confidence`` (and ``probabilities``), ``attrs["classes"]``."""
         data = {"class_map": self.class_map, "confidence": self.confidence}
         if self.probabilities is not None:
             data["probabilities"] = self.probabilities
@@ -98,6 +104,13 @@ class Predictor:
         cache_bytes: budget of the image-embedding LRU cache (embeddings of several tiles/AOIs).
         mode, alpha: fusion design (:func:`lslib.fusion.fuse`); ``"global"`` measured best on the
             zero-shot protocol (``bench/fusion.py``, ``docs/fusion.md``).
+        clip: the CLIP knowledge the fusion uses (:func:`lslib.model.clip_knowledge.load_clip_knowledge`):
+            None, the model's own dense alignment head (offline); a folder or file of CLIP weights, or online
+            a hub id: ProxyCLIP over this model's encoder; or a ready
+            :class:`~lslib.model.clip_knowledge.ClipKnowledge`.
+        reduction: how a class's phrases (its name and synonyms) become one knowledge map: ``"mean"`` of their
+            embeddings or ``"max"`` of their probabilities (ProxyCLIP). The decoder always uses the mean.
+        thr: threshold of the ``"official"`` fusion rule (:func:`lslib.fusion.official_weights`).
     """
 
     def __init__(
@@ -108,6 +121,9 @@ class Predictor:
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         mode: Mode = DEFAULT_MODE,
         alpha: float = 1.0,
+        clip: ClipKnowledge | str | os.PathLike[str] | None = None,
+        reduction: Reduction = "mean",
+        thr: float = DEFAULT_OFFICIAL_THR,
     ) -> None:
         if model is None:
             raise TypeError(
@@ -119,6 +135,12 @@ class Predictor:
         self.cache_bytes = int(cache_bytes)
         self.mode: Mode = mode
         self.alpha = alpha
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction: Reduction = reduction
+        self.thr = float(thr)
+        #: None: the decoder's own similarity (the model's alignment head, class = mean of its phrases)
+        self.knowledge: ClipKnowledge | None = None if clip is None else load_clip_knowledge(clip)
         self._embeddings: OrderedDict[str, tuple[ImageEmbedding, xr.DataArray]] = OrderedDict()
         self._bands: dict[str, tuple[torch.Tensor, tuple[str, ...], tuple[float, ...]]] = {}  # unit bands
         self._text: dict[PromptKey, torch.Tensor] = {}
@@ -129,9 +151,13 @@ class Predictor:
         self.stats = {"image_encodes": 0, "text_encodes": 0, "predicts": 0}
 
     def sibling(self, *, cache_bytes: int = 0) -> Predictor:
-        """A predictor on the same model, device and fusion with a copy of the encoded prompts and its own
-        image cache: one per worker thread (an image cache is not thread-safe, the model in eval mode is)."""
-        other = Predictor(self.model, device=self.device, cache_bytes=cache_bytes, mode=self.mode, alpha=self.alpha)
+        """A predictor sharing this one's model, for another worker thread.
+
+        Same model, device and fusion, with a copy of the encoded prompts and its own
+        image cache: one per worker thread (an image cache is not thread-safe, the model in eval mode is).
+        """
+        other = Predictor(self.model, device=self.device, cache_bytes=cache_bytes, mode=self.mode, alpha=self.alpha,
+                          clip=self.knowledge, reduction=self.reduction, thr=self.thr)
         other._text.update(self._text)
         return other
 
@@ -210,6 +236,11 @@ class Predictor:
 
     @property
     def embedding(self) -> ImageEmbedding:
+        """The cached embedding of the current image.
+
+        Raises:
+            RuntimeError: no image was set (:meth:`set_image`).
+        """
         if self._key is None:
             raise RuntimeError("no image set: call predictor.set_image(da) first")
         return self._embeddings[self._key][0]
@@ -217,6 +248,7 @@ class Predictor:
     # --- text ------------------------------------------------------------------------------------
     @staticmethod
     def prompt_key(prompt: ClassPrompt) -> PromptKey:
+        """The cache key of a prompt's text embedding: name, description and synonyms."""
         return (prompt.name, prompt.description, tuple(prompt.synonyms))
 
     def text_embeddings(self, prompts: PromptSet) -> torch.Tensor:
@@ -238,19 +270,37 @@ class Predictor:
 
     # --- prediction ------------------------------------------------------------------------------
     def _zero_shot_low(self, ps: PromptSet) -> tuple[SegmenterOutput, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Decoder outputs, fused scores at stride 4, class confidences and the fused scores upsampled to the
-        image (read-only) for the current image; the last one is cached: teaching re-uses it on every click."""
-        key = (self._key, tuple(self.prompt_key(p) for p in ps), self.mode, self.alpha)
+        """The zero-shot outputs for the current image (cached).
+
+        Decoder outputs, fused scores at stride 4, class confidences and the fused scores upsampled to the
+        image (read-only) for the current image; the last one is cached: teaching re-uses it on every click.
+        """
+        key = (self._key, tuple(self.prompt_key(p) for p in ps), self.mode, self.alpha, self.reduction, self.thr,
+               id(self.knowledge))
         if self._zero_shot is not None and self._zero_shot[0] == key:
             return self._zero_shot[1]
         out = self.model.decode(self.embedding, self.text_embeddings(ps), upsample=False)
         low, conf = fused_scores(
             out.mask_logits, out.presence_logits, out.similarity, scale=self.model.alignment.scale(),
-            alpha=self.alpha, mode=self.mode,
+            alpha=self.alpha, mode=self.mode, knowledge=self.knowledge_probabilities(ps), thr=self.thr,
         )
         full = upsample_to(low, self.embedding).clamp_(0.0, 1.0)
         self._zero_shot = (key, (out, low, conf, full))
         return out, low, conf, full
+
+    def knowledge_probabilities(self, ps: PromptSet) -> torch.Tensor | None:
+        """The CLIP knowledge's ``(1, K, h, w)`` class probabilities on the decoder's grid for the current image.
+
+        None when the fusion uses the decoder's own similarity (no ``clip`` and ``reduction="mean"``: the
+        exact path of every release so far) or does not use any knowledge (``mode="decoder"``).
+        """
+        if self.mode == "decoder" or (self.knowledge is None and self.reduction == "mean"):
+            return None
+        knowledge = self.knowledge if self.knowledge is not None else load_clip_knowledge(None)
+        bands = self._bands[self._key]  # type: ignore[index]
+        phrases = [[p.name, *p.synonyms] for p in ps]
+        return knowledge.probabilities(self.model, self.embedding, bands[0].to(self.device), bands[2], phrases,
+                                       reduction=self.reduction)
 
     @torch.inference_mode()
     def raw(self, prompts: PromptSet | Sequence[str] | str) -> tuple[PromptSet, SegmenterOutput, FusionResult]:
@@ -355,8 +405,11 @@ class Predictor:
         return replace(ps, extra={**{k: v for k, v in ps.extra.items() if k != "path"}, "teaching": teaching})
 
     def held_out_accuracy(self, taught: PromptSet, *, loo_below: int = 30) -> dict[str, Any]:
-        """Leave-one-out (or 5-fold) accuracy of the teaching of ``taught`` at its own points, on the current
-        image: every point predicted by a head fitted without it (:func:`lslib.inference.teach.held_out_accuracy`)."""
+        """Leave-one-out (or 5-fold) accuracy of the teaching of ``taught`` at its own points.
+
+        On the current image, every point predicted by a head fitted without it
+        (:func:`lslib.inference.teach.held_out_accuracy`).
+        """
         teaching = T.teaching_of(taught)
         if teaching is None:
             raise T.TeachError("this prompt set is not taught")

@@ -69,8 +69,11 @@ def feature_stats(features: torch.Tensor, valid: torch.Tensor | None = None) -> 
 
 @dataclass(eq=False)
 class ImageFeatures:
-    """What teaching reads from one encoded image: the decoder's pixel features at stride 4 and the
-    robust-stretched bands at full resolution, with their mean and std over the image's valid pixels."""
+    """What teaching reads from one encoded image.
+
+    The decoder's pixel features at stride 4 and the robust-stretched bands at full resolution, with their
+    mean and std over the image's valid pixels.
+    """
 
     pixels: torch.Tensor  # (1, P, h, w) stride 4 over the padded image
     bands: torch.Tensor  # (1, C, H, W) in [0, 1]
@@ -78,6 +81,7 @@ class ImageFeatures:
 
     @classmethod
     def build(cls, pixels: torch.Tensor, bands: torch.Tensor, valid: np.ndarray) -> ImageFeatures:
+        """Features of one image with their mean and std over the valid pixels (``valid``: ``(H, W)`` mask)."""
         v = torch.from_numpy(np.asarray(valid, dtype=bool))
         h, w = pixels.shape[-2:]
         cells = torch.zeros(h, w, dtype=torch.bool)
@@ -176,6 +180,7 @@ class TaughtHead:
 
     @property
     def taught(self) -> bool:
+        """Whether the head holds at least one labelled point (else it changes nothing)."""
         return any(self.counts.values()) and self.alpha.numel() > 0
 
     def digest(self) -> str:
@@ -199,7 +204,8 @@ class TaughtHead:
         """The logit correction on the image's full grid ``(1, K, H, W)``; ``upsample`` maps stride 4 to it.
 
         The pixel-feature kernel is evaluated on the stride-4 grid and its ``K``-channel result upsampled; the
-        band kernel at full resolution, in row chunks of at most ``chunk_values`` kernel values (16 MiB)."""
+        band kernel at full resolution, in row chunks of at most ``chunk_values`` kernel values (16 MiB).
+        """
         k = self.alpha.shape[1]
         n_kinds = len(self.features)
         _, _, h, w = feats.bands.shape
@@ -220,8 +226,11 @@ class TaughtHead:
         return out
 
     def apply(self, scores: torch.Tensor, feats: ImageFeatures, upsample: Any) -> torch.Tensor:
-        """Taught scores ``g = softmax_k(a log f + correction)`` ``(1, K, H, W)``; ``scores`` as they are when
-        nothing is taught."""
+        """Apply the head to zero-shot ``scores``.
+
+        Returns taught scores ``g = softmax_k(a log f + correction)`` ``(1, K, H, W)``; ``scores`` as they
+        are when nothing is taught.
+        """
         if not self.taught:
             return scores
         z = self.prior_scale * torch.log(scores.float().clamp_min(EPS)) + self.correction(feats, upsample)
@@ -246,8 +255,9 @@ def fit_head(
     max_iter: int = 50,
     **provenance: Any,
 ) -> TaughtHead:
-    """Fit the head on labelled pixels: kernel logistic regression with the zero-shot map as offset (L-BFGS,
-    deterministic)::
+    """Fit the head on labelled pixels.
+
+    Kernel logistic regression with the zero-shot map as offset (L-BFGS, deterministic)::
 
         min  sum_i -log softmax(a log f_i + K_i alpha)_{y_i} + strength/2 tr(alpha^T K alpha) + PRIOR_PENALTY/2 (a-1)^2
 
@@ -255,10 +265,12 @@ def fit_head(
         x: raw features of the labelled pixels, ``{kind: (N, F_kind)}`` (:meth:`ImageFeatures.at`).
         labels: ``(N,)`` class indices into ``classes``.
         prior: ``(N, K)`` zero-shot fused scores ``f`` at the pixels.
+        classes: the ``K`` class names, aligned with the columns of ``prior``.
         stats: ``{kind: (mean, std)}`` of the features over the image (:attr:`ImageFeatures.stats`).
         features: the kinds the kernel reads (``"pixels"``, ``"bands"``).
         strength: the penalty on the correction (smaller: clicks move more).
         gamma: kernel width (larger: a click moves only pixels more like it).
+        max_iter: iteration budget of the fit (L-BFGS-B runs at most ``4 * max_iter`` iterations).
         provenance: ``bands``, ``wavelengths``, ``model`` stored with the head.
     """
     for kind in features:
@@ -294,8 +306,10 @@ def _fit(head: TaughtHead, labels: Any, prior: torch.Tensor, max_iter: int) -> N
 
 def solve(gram: np.ndarray, log_prior: np.ndarray, y: np.ndarray, taught: np.ndarray, strength: float,
           max_iter: int = 50) -> tuple[np.ndarray, float]:
-    """The fit's optimisation with its analytic gradient (L-BFGS-B, float64, deterministic; microseconds per
-    step where autograd costs milliseconds): returns ``alpha (N, K)`` (zero columns where not ``taught``), ``a``.
+    """The fit's optimisation with its analytic gradient.
+
+    L-BFGS-B, float64, deterministic; microseconds per step where autograd costs milliseconds.
+    Returns ``alpha (N, K)`` (zero columns where not ``taught``), ``a``.
 
     With ``Z = a L + G A`` (``A = alpha`` on the taught columns), ``R = softmax(Z) - onehot(y)``:
     ``dJ/dA = G R + strength G A`` and ``dJ/da = sum(R * L) + PRIOR_PENALTY (a - 1)``.
@@ -414,8 +428,11 @@ def check_compatible(head: TaughtHead, classes: Sequence[str], bands: Sequence[s
 
 
 def save_taught(prompts: Any, path: str | Path) -> Path:
-    """Write a taught prompt set: the YAML (classes + ``teaching:`` points, CRS, counts, provenance) and a
-    safetensors sidecar ``<stem>.safetensors`` with the head (no pickle). Both written atomically."""
+    """Write a taught prompt set.
+
+    Writes the YAML (classes + ``teaching:`` points, CRS, counts, provenance) and a
+    safetensors sidecar ``<stem>.safetensors`` with the head (no pickle). Both written atomically.
+    """
     import yaml
     from safetensors.torch import save as st_save
 

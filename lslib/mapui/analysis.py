@@ -147,9 +147,11 @@ class PointLabels:
     points: list[tuple[float, float, str]] = field(default_factory=list)
 
     def add(self, x: float, y: float, name: str) -> None:
+        """Add a reference point of class ``name`` at ``(x, y)`` in the image CRS."""
         self.points.append((float(x), float(y), name))
 
     def clear(self) -> None:
+        """Remove every reference point."""
         self.points.clear()
 
     def accuracy(self, prediction: Prediction) -> dict[str, Any]:
@@ -188,52 +190,42 @@ EXPORT_FILES = ("classes.tif", "confidence.tif", "prompts.yaml", "prompts.safete
 EXPORT_RECORD = "export.json"
 
 
-def _sha256(path: Path) -> str:
-    from lslib.inference.outputs import sha256_file  # one streaming hash for the files lslib owns
-
-    return sha256_file(path)
-
-
-def _read_json(path: Path) -> Any:
-    import json
-
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _other_runs(out: Path) -> tuple[list[str], list[Path]]:
     """What in ``out`` belongs to another run: ``(reasons, lslib predict files to remove on overwrite)``.
 
     Another run: an ``lslib predict`` map (``map.json`` with its signature, ``class_map.tif``, an unfinished
     run's partial files) or any file this export would replace that the last export here did not write
-    (the record :data:`EXPORT_RECORD` holds the sha256 of each file it wrote)."""
-    from lslib.inference.outputs import CLASS_MAP, OUR_FILES, PROGRESS, SIDECAR
+    (the record :data:`EXPORT_RECORD` holds the sha256 of each file it wrote). Whose a file is, is decided as
+    ``lslib predict`` decides it (:mod:`lslib.inference.outputs.ownership`): its sidecar rule, a recorded sha256.
+    """
+    from lslib.inference.outputs.files import read_json
+    from lslib.inference.outputs.layout import CLASS_MAP, OUR_FILES, PROGRESS, SIDECAR
+    from lslib.inference.outputs.ownership import is_lslib_sidecar, is_recorded
 
     reasons: list[str] = []
-    sidecar = _read_json(out / SIDECAR)
-    predict = isinstance(sidecar, dict) and "signature" in sidecar and "lslib_version" in sidecar
-    if predict:
+    sidecar = read_json(out / SIDECAR)
+    predict = is_lslib_sidecar(sidecar)
+    if predict and sidecar is not None:
         reasons.append(f"{SIDECAR} of an lslib predict map (input {sidecar.get('input', '?')})")
     if (out / CLASS_MAP).exists():
         reasons.append(f"{CLASS_MAP} of an lslib predict map")
     if (out / PROGRESS).exists():
         reasons.append(f"{PROGRESS} of an unfinished lslib predict run")
-    record = _read_json(out / EXPORT_RECORD)
-    ours = record.get("files", {}) if isinstance(record, dict) and record.get("lslib_export") else {}
-    if (out / EXPORT_RECORD).exists() and not (isinstance(record, dict) and record.get("lslib_export")):
+    record = read_json(out / EXPORT_RECORD)
+    ours = record.get("files", {}) if record is not None and record.get("lslib_export") else {}
+    if (out / EXPORT_RECORD).exists() and not (record is not None and record.get("lslib_export")):
         reasons.append(f"{EXPORT_RECORD} (not an lslib export record)")
     ours = ours if isinstance(ours, dict) else {}
     for name in EXPORT_FILES:
         target = out / name
-        if target.exists() and (not isinstance(ours.get(name), str) or _sha256(target) != ours[name]):
+        if target.exists() and not is_recorded(target, ours):
             since = ", or changed since" if name in ours else ""
             reasons.append(f"{name} (not written by an earlier export here{since})")
     if not (predict or (out / CLASS_MAP).exists() or (out / PROGRESS).exists()):
         return reasons, []
     # the map's own files: those its sidecar lists, and lslib predict's fixed names
-    listed = sidecar.get("files", {}) if predict and isinstance(sidecar.get("files"), dict) else {}
+    files = sidecar.get("files") if predict and sidecar is not None else None
+    listed = files if isinstance(files, dict) else {}
     names = {*OUR_FILES, "prompts.safetensors", *(v for v in listed.values() if isinstance(v, str) and "/" not in v)}
     return reasons, [out / n for n in sorted(names) if (out / n).is_file()]
 
@@ -241,7 +233,9 @@ def _other_runs(out: Path) -> tuple[list[str], list[Path]]:
 def export(
     prediction: Prediction, prompts: PromptSet, folder: str | Path, *, overwrite: bool = False
 ) -> dict[str, Path]:
-    """Write ``classes.tif`` (uint8 COG in the class-map convention of ``lslib predict``'s ``class_map.tif``,
+    """Write the map into ``folder``: two COGs, the prompt set, polygons, and the record of them.
+
+    Writes ``classes.tif`` (uint8 COG in the class-map convention of ``lslib predict``'s ``class_map.tif``,
     :mod:`lslib.inference.codes`: class k -> k, 254 unknown, 255 nodata, the same colour table, band
     description and ``LSLIB_CLASSES``/``LSLIB_UNKNOWN``/``LSLIB_NODATA`` tags), ``confidence.tif`` (float32
     COG), ``prompts.yaml`` and ``polygons.gpkg`` (one dissolved polygon per class, ``value`` = its code,
@@ -265,7 +259,7 @@ def export(
         encode_class_map,
         labels,
     )
-    from lslib.inference.outputs import make_readable
+    from lslib.inference.outputs.files import make_readable, read_json, sha256_file
     from lslib.inference.teach import save_taught, teaching_of
     from lslib.prompt_set import save
 
@@ -282,14 +276,14 @@ def export(
     for stale in sorted(removable, key=lambda p: p.name != "map.json"):  # the completion marker first
         stale.unlink(missing_ok=True)
     record: dict[str, Any] = {"lslib_export": 1, "files": {}}
-    previous = _read_json(out / EXPORT_RECORD)
-    if isinstance(previous, dict) and previous.get("lslib_export") and isinstance(previous.get("files"), dict):
+    previous = read_json(out / EXPORT_RECORD)
+    if previous is not None and previous.get("lslib_export") and isinstance(previous.get("files"), dict):
         record["files"] = {k: v for k, v in previous["files"].items() if (out / k).exists()}
 
     def done(path: Path) -> Path:
         """A written file: usual permissions, and into the record (rewritten each time: a crash leaves it true)."""
         make_readable(path)
-        record["files"][path.name] = _sha256(path)
+        record["files"][path.name] = sha256_file(path)
         make_readable(write_text(out / EXPORT_RECORD, json.dumps(record, indent=1, sort_keys=True)))
         return path
 

@@ -222,8 +222,11 @@ class MapApp:
         scale: float | None = None,
         offset: float | None = None,
     ) -> None:
-        """Replace the imagery (the AOI becomes the whole image) and re-run; a path is opened as by ``MapApp``
-        (``bands``/``sensor``/``scale``/``offset`` as there; a large file lazily, only AOIs are read)."""
+        """Replace the imagery (the AOI becomes the whole image) and re-run.
+
+        A path is opened as by ``MapApp``
+        (``bands``/``sensor``/``scale``/``offset`` as there; a large file lazily, only AOIs are read).
+        """
         self.image, self._preview = open_scene(
             image, max_pixels=self.max_pixels, bands=bands, sensor=sensor, scale=scale, offset=offset
         )
@@ -238,6 +241,7 @@ class MapApp:
         self.run()
 
     def set_reference(self, reference: xr.DataArray | str | Path, taxonomy: str | None = None) -> None:
+        """Replace the reference label (a DataArray, or a path read with ``taxonomy``) and its overlay."""
         self.reference = load_reference(reference, taxonomy)
         self._add_reference_layer()
 
@@ -446,7 +450,8 @@ class MapApp:
         """RGB of the whole image (strided to at most ~1024 px a side) on its EPSG:4326 grid, as PNG.
 
         A large file draws its decimated preview (:func:`lslib.mapui.imagery.open_scene`); a lazy array is
-        strided chunk by chunk: the full raster is never in memory."""
+        strided chunk by chunk: the full raster is never in memory.
+        """
         img = self._preview if self._preview is not None else self.image
         step = max(1, math.ceil(max(img.sizes["y"], img.sizes["x"]) / R.BACKDROP_MAX_SIDE))
         if step > 1:

@@ -1,5 +1,8 @@
-"""Shared by the panels: what they may ask of the app (:class:`PanelHost`), error-safe widget handlers,
-figures in Output widgets, messages."""
+"""Helpers shared by the panels.
+
+What they may ask of the app (:class:`PanelHost`), error-safe widget handlers,
+figures in Output widgets, messages.
+"""
 
 from __future__ import annotations
 
@@ -28,43 +31,59 @@ class PromptSource(Protocol):
     """The prompt editor as the panels see it: the current prompt set."""
 
     @property
-    def prompts(self) -> PromptSet: ...
+    def prompts(self) -> PromptSet:
+        """The current prompt set."""
 
 
 class Teacher(Protocol):
     """Teach mode as the inspect panel sees it (:class:`lslib.mapui.panel_teach.TeachPanel`)."""
 
-    def teach_at(self, lat: float, lon: float, class_name: str) -> PromptSet: ...
+    def teach_at(self, lat: float, lon: float, class_name: str) -> PromptSet:
+        """Teach the map ``class_name`` at ``(lat, lon)``; returns the taught prompt set."""
 
 
 class PanelHost(Protocol):
-    """What a panel may use of the map app (:class:`lslib.mapui.app.MapApp` is one): its public state and
-    methods, nothing else. Panels import this, not the app, so the app imports the panels and never the
-    other way round."""
+    """What a panel may use of the map app (:class:`lslib.mapui.app.MapApp` is one).
+
+    Its public state and methods, nothing else. Panels import this, not the app, so the app imports the
+    panels and never the other way round.
+    """
 
     @property
-    def map(self) -> Any: ...  # the ipyleaflet Map
+    def map(self) -> Any:
+        """The ipyleaflet Map."""
     @property
-    def class_layer(self) -> Any: ...  # the overlay of the current map (an ipyleaflet ImageOverlay)
+    def class_layer(self) -> Any:
+        """The overlay of the current map (an ipyleaflet ImageOverlay)."""
     @property
-    def reference_layer(self) -> Any: ...  # the reference label's overlay, or None
+    def reference_layer(self) -> Any:
+        """The reference label's overlay, or None."""
     @property
-    def image(self) -> xr.DataArray: ...
+    def image(self) -> xr.DataArray:
+        """The full ``(band, y, x)`` image the AOIs are cut from."""
     @property
-    def reference(self) -> xr.DataArray | None: ...
+    def reference(self) -> xr.DataArray | None:
+        """The ``(y, x)`` reference label (``attrs["taxonomy"]``), or None."""
     @property
-    def prediction(self) -> Prediction | None: ...
+    def prediction(self) -> Prediction | None:
+        """The current map of the AOI, or None before the first render."""
     @property
-    def predictor(self) -> Predictor: ...
+    def predictor(self) -> Predictor:
+        """The predictor that encodes the AOI and maps it."""
     @property
-    def editor(self) -> PromptSource: ...
+    def editor(self) -> PromptSource:
+        """The prompt editor (its ``prompts`` are the current prompt set)."""
     @property
-    def teach(self) -> Teacher: ...
+    def teach(self) -> Teacher:
+        """Teach mode (:class:`lslib.mapui.panel_teach.TeachPanel`)."""
     @property
-    def max_pixels(self) -> int: ...
+    def max_pixels(self) -> int:
+        """The largest AOI, in pixels, the app maps."""
 
-    def show_error(self, text: str) -> None: ...
-    def set_aoi(self, aoi: AoiSpec) -> bool: ...
+    def show_error(self, text: str) -> None:
+        """Show ``text`` as an error in the status line (the map stays as it is)."""
+    def set_aoi(self, aoi: AoiSpec) -> bool:
+        """Set a new AOI and re-run; False when it is refused."""
     def set_image(
         self,
         image: xr.DataArray | str | Path,
@@ -72,16 +91,26 @@ class PanelHost(Protocol):
         source: str | None = None,
         bands: Sequence[str | float] | str | None = None,
         sensor: str | None = None,
-    ) -> None: ...
-    def set_reference(self, reference: xr.DataArray | str | Path, taxonomy: str | None = None) -> None: ...
-    def ensure_encoded(self) -> None: ...
-    def render(self, prompts: PromptSet) -> Prediction: ...
-    def contains(self, x: float, y: float) -> bool: ...
-    def zero_shot_png(self) -> str: ...
-    def probabilities(self) -> xr.DataArray: ...
-    def agreement(self) -> dict[str, Any]: ...
-    def areas_table(self) -> pd.DataFrame: ...
-    def export(self, folder: str | Path, *, overwrite: bool = False) -> dict[str, Path]: ...
+    ) -> None:
+        """Replace the imagery (the AOI becomes the whole image) and re-run."""
+    def set_reference(self, reference: xr.DataArray | str | Path, taxonomy: str | None = None) -> None:
+        """Replace the reference label and its overlay."""
+    def ensure_encoded(self) -> None:
+        """Clip the AOI and make it the predictor's current image (encoded once, then cached)."""
+    def render(self, prompts: PromptSet) -> Prediction:
+        """Map the AOI with ``prompts`` and update overlay, legend and panels."""
+    def contains(self, x: float, y: float) -> bool:
+        """Whether ``(x, y)`` in the image CRS falls on a pixel of the current AOI."""
+    def zero_shot_png(self) -> str:
+        """The zero-shot map of the current prompts on the AOI as a PNG data URL."""
+    def probabilities(self) -> xr.DataArray:
+        """``(class, y, x)`` fused scores of the current prompts on the AOI."""
+    def agreement(self) -> dict[str, Any]:
+        """Agreement of the current map with the reference."""
+    def areas_table(self) -> pd.DataFrame:
+        """Per-class area of the current map."""
+    def export(self, folder: str | Path, *, overwrite: bool = False) -> dict[str, Path]:
+        """Write the current map's files into ``folder``; returns ``{kind: path}``."""
 
 
 def guarded(report: Callable[[str], None]) -> Callable[[F], F]:

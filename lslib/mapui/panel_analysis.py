@@ -1,5 +1,8 @@
-"""Compare, inspect and stats/export panels. Each is a widget box with private handlers calling the app
-(and through it the predictor), never the model; the computations live in :mod:`lslib.mapui.analysis`."""
+"""Compare, inspect and stats/export panels.
+
+Each is a widget box with private handlers calling the app
+(and through it the predictor), never the model; the computations live in :mod:`lslib.mapui.analysis`.
+"""
 
 from __future__ import annotations
 
@@ -57,11 +60,13 @@ class ComparePanel:
     def split(self, on: bool = True) -> None:
         """Show (or hide) the split view: the zero-shot map left, the reference layer right.
 
-        Same code path as ticking the checkbox; needs a reference (``app.set_reference``)."""
+        Same code path as ticking the checkbox; needs a reference (``app.set_reference``).
+        """
         self._split_box.value = bool(on)
 
     @property
     def split_active(self) -> bool:
+        """Whether the split view (zero-shot map | reference) is shown."""
         return self._split is not None
 
     def _error(self, text: str) -> None:
@@ -144,11 +149,15 @@ class InspectPanel:
 
     @property
     def mode(self) -> str:
+        """What a click on the map does: ``"scores"``, ``"label points"`` or ``"teach"``."""
         return str(self._mode.value)
 
     def set_mode(self, mode: str, class_name: str | None = None) -> None:
-        """``"scores"``, ``"label points"`` (clicks add reference points of ``class_name``) or ``"teach"``
-        (clicks teach the map ``class_name`` there: :class:`lslib.mapui.panel_teach.TeachPanel`)."""
+        """Set what a click on the map does.
+
+        ``"scores"``, ``"label points"`` (clicks add reference points of ``class_name``) or ``"teach"``
+        (clicks teach the map ``class_name`` there: :class:`lslib.mapui.panel_teach.TeachPanel`).
+        """
         self._mode.value = mode
         if class_name is not None:
             self._class.value = class_name
@@ -223,6 +232,7 @@ class InspectPanel:
         )
 
     def clear(self) -> None:
+        """Remove every labelled reference point (and its marker) and refresh the accuracy."""
         self.labels.clear()
         if self._markers is not None:
             self._markers.clear_layers()

@@ -166,6 +166,7 @@ class TeachPanel:
 
     @property
     def split_active(self) -> bool:
+        """Whether the split view (zero-shot | taught) is shown."""
         return self._split is not None
 
     # --- internals ------------------------------------------------------------------------------------

@@ -30,12 +30,15 @@ from lslib.prompt_set import ClassPrompt, PromptSet
 
 ChangeCallback = Callable[[PromptSet], None]
 #: colours for new rows: the prompt-set palette (Tableau 20), skipping colours already in use
-_PALETTE = tuple(psm.from_names([f"c{i}" for i in range(20)]).colours)
+_PALETTE = psm.PALETTE
 
 
 def initial_prompts(prompts: PromptSet | Sequence[str] | str | os.PathLike[str]) -> PromptSet:
-    """A PromptSet, a YAML path, a taxonomy preset key (``"esa_worldcover"``), ``"a, b, c"`` or names -> a set:
-    the one prompt rule of every door, :func:`lslib.prompt_set.resolve`."""
+    """The editor's initial prompt set.
+
+    A PromptSet, a YAML path, a taxonomy preset key (``"esa_worldcover"``), ``"a, b, c"`` or names -> a set:
+    the one prompt rule of every door, :func:`lslib.prompt_set.resolve`.
+    """
     return psm.resolve(prompts)
 
 
@@ -183,6 +186,7 @@ class PromptEditor:
 
     @property
     def rows(self) -> int:
+        """The number of class rows in the editor."""
         return len(self._rows)
 
     def on_change(self, callback: ChangeCallback) -> None:
@@ -199,21 +203,26 @@ class PromptEditor:
         self._rows[i].name.value = name
 
     def set_synonyms(self, i: int, synonyms: Sequence[str] | str) -> None:
+        """Set the synonyms of row ``i`` (a sequence, or one comma-separated string)."""
         self._rows[i].synonyms.value = synonyms if isinstance(synonyms, str) else ", ".join(synonyms)
 
     def set_description(self, i: int, description: str) -> None:
+        """Set the description of row ``i``."""
         self._rows[i].description.value = description
 
     def set_colour(self, i: int, colour: str) -> None:
+        """Set the colour of row ``i``."""
         self._rows[i].colour.value = colour
 
     def set_threshold(self, i: int, threshold: float) -> None:
+        """Set the threshold of row ``i`` (the minimum fused score to name a pixel)."""
         self._rows[i].threshold.value = threshold
 
     def add_class(self, name: str = "", *, colour: str | None = None) -> None:
         """Append a class (a blank name adds an empty row to type into; it stays an error until named).
 
-        Without ``colour`` it gets the suggested colour of its name (distinct from the other rows')."""
+        Without ``colour`` it gets the suggested colour of its name (distinct from the other rows').
+        """
         prompt = ClassPrompt(name=name, colour=colour)
         self._rows.append(self._make_row(prompt if colour is not None else self._suggested([prompt])[-1]))
         self._show_rows()
@@ -281,8 +290,11 @@ class PromptEditor:
 
     # --- internals -----------------------------------------------------------------------------
     def _suggested(self, new: list[ClassPrompt]) -> list[ClassPrompt]:
-        """``new`` with suggested colours, distinct from the current rows'; unchanged while the rows plus
-        ``new`` are not a valid set (a blank or duplicate name): their rows take free palette colours."""
+        """``new`` with suggested colours, distinct from the current rows'.
+
+        Unchanged while the rows plus
+        ``new`` are not a valid set (a blank or duplicate name): their rows take free palette colours.
+        """
         try:
             rows = tuple(r.prompt(self._meta[1]) for r in self._rows)
             ps = psm.suggest_colours(PromptSet(classes=(*rows, *new)), self._embed)

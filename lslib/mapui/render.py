@@ -83,6 +83,7 @@ class GridIndex:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """The display grid's ``(rows, cols)``."""
         return (int(self.index.shape[0]), int(self.index.shape[1]))
 
     def take(self, values: np.ndarray, fill: float | int = 0) -> np.ndarray:

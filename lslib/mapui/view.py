@@ -43,7 +43,7 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,8 @@ class ResultView:
     def tile_url(self, layer: str = CLASSES_LAYER) -> str:
         """The kernel-side ``http://127.0.0.1:<port>/api/tiles/{z}/{x}/{y}.png?...`` template of a tiled layer.
 
-        The map's layer itself may carry a proxy URL (``.../proxy/<port>/...``): what the browser fetches."""
+        The map's layer itself may carry a proxy URL (``.../proxy/<port>/...``): what the browser fetches.
+        """
         client = self.tile_clients.get(layer)
         if client is None:
             raise KeyError(f"{layer!r} is not a tiled layer here; tiled: {sorted(self.tile_clients)}")
@@ -199,7 +200,8 @@ def legend_rows(
 ) -> list[tuple[str, str, float]]:
     """``(name, "#rrggbb", percent)`` for each class present in the map (``areas`` with pixels), unknown last.
 
-    Names come from map.json's ``labels`` (``code -> name``), colours from the COG's colour table."""
+    Names come from map.json's ``labels`` (``code -> name``), colours from the COG's colour table.
+    """
     from lslib.inference.outputs import UNKNOWN_CODE
 
     labels = {str(v): int(k) for k, v in (sidecar.get("labels") or {}).items() if str(k).isdigit()}
@@ -256,7 +258,8 @@ def finite_nodata_vrt(path: Path, folder: Path) -> Path:
     ``/api/metadata`` answers 500, so ``add_raster`` fails on ``confidence.tif`` or a float image). The VRT
     maps NaN pixels to :data:`FINITE_NODATA` (``ComplexSource`` ``NODATA``) and declares it as nodata: same
     grid, same values elsewhere, and GDAL reads the source's overviews through it. Nothing is written next to
-    the map (lslib's output folder holds only lslib's files)."""
+    the map (lslib's output folder holds only lslib's files).
+    """
     from xml.sax.saxutils import escape
 
     import rasterio
@@ -293,7 +296,7 @@ def finite_nodata_vrt(path: Path, folder: Path) -> Path:
 
 @contextlib.contextmanager
 def _quiet_kwargs() -> Iterator[None]:
-    """leafmap passes its options (``draw_control=``, ``cors_all=``) on to the ipyleaflet widget: traitlets warns."""
+    """Leafmap passes its options (``draw_control=``, ``cors_all=``) on to the ipyleaflet widget: traitlets warns."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Passing unrecognized arguments", DeprecationWarning)
         yield
@@ -434,6 +437,65 @@ def _load_imagery(source: Any, *, tiles: bool, max_side: int, bands: Any, sensor
 # --- the view ------------------------------------------------------------------------------------------------------
 
 
+def _require_tile_server() -> None:
+    """Check that localtileserver is installed and set up its Jupyter proxy (for ``view(..., tiles=True)``).
+
+    Raises:
+        ImportError: localtileserver is not installed (says how to install it, or to pass ``tiles=False``).
+    """
+    try:
+        import localtileserver  # noqa: F401 - leafmap's add_raster needs it
+    except ImportError as exc:
+        raise ImportError(
+            "view(..., tiles=True) serves the COGs with localtileserver: `pip install localtileserver` "
+            "(and jupyter-server-proxy on JupyterHub/Binder), or pass tiles=False for PNG overlays"
+        ) from exc
+    configure_tile_proxy()
+
+
+def _add_result_layers(
+    m: Any,
+    class_path: Path,
+    conf_path: Path,
+    *,
+    tiles: bool,
+    colours: dict[int, tuple[int, int, int, int]],
+    max_side: int,
+    tileable: Callable[[Path], Path],
+    tile_args: dict[str, dict[str, Any]],
+    layers: dict[str, Any],
+    clients: dict[str, Any],
+) -> None:
+    """Add the classes and (hidden) confidence layers of a map to ``m``, in the results pane.
+
+    With ``tiles`` they are localtileserver tile layers of the COGs (their clients go to ``clients``), else
+    ``ImageOverlay`` PNGs of at most ``max_side`` px; the layers go to ``layers`` under their names.
+    """
+    if tiles:
+        layers[CLASSES_LAYER], clients[CLASSES_LAYER] = _add_tiles(
+            m, tileable(class_path), CLASSES_LAYER, tile_args, opacity=0.8, pane=RESULTS_PANE
+        )
+        layers[CONFIDENCE_LAYER], clients[CONFIDENCE_LAYER] = _add_tiles(
+            m,
+            tileable(conf_path),
+            CONFIDENCE_LAYER,
+            tile_args,
+            colormap="magma",
+            vmin=0.0,
+            vmax=1.0,
+            visible=False,
+            opacity=0.85,
+            pane=RESULTS_PANE,
+        )
+    else:
+        (cls_png, cls_bounds), (conf_png, conf_bounds) = _cog_overlays(class_path, conf_path, colours, max_side)
+        layers[CLASSES_LAYER] = _image_overlay(cls_png, cls_bounds, CLASSES_LAYER, opacity=0.8, pane=RESULTS_PANE)
+        layers[CONFIDENCE_LAYER] = _image_overlay(conf_png, conf_bounds, CONFIDENCE_LAYER, opacity=0.85,
+                                                  visible=False, pane=RESULTS_PANE)  # fmt: skip
+        m.add(layers[CLASSES_LAYER])
+        m.add(layers[CONFIDENCE_LAYER])
+
+
 def view(
     out_dir: str | os.PathLike[str],
     *,
@@ -455,7 +517,8 @@ def view(
         tiles: serve classes and confidence (and imagery files with overviews) as tiles with localtileserver;
             ``False``: ``ImageOverlay`` PNGs (no server).
         basemap: show OpenStreetMap under the layers (needs internet in the browser; listed but hidden otherwise).
-        bands, sensor: for imagery files without band metadata (:func:`lslib.data.open_image`).
+        bands: band names/wavelengths for imagery files without band metadata (:func:`lslib.data.open_image`).
+        sensor: a sensor preset for imagery files without band metadata.
         height: the map's CSS height.
 
     Raises:
@@ -470,14 +533,7 @@ def view(
 
     out, doc, class_path, conf_path = open_output(out_dir)
     if tiles:
-        try:
-            import localtileserver  # noqa: F401 - leafmap's add_raster needs it
-        except ImportError as exc:
-            raise ImportError(
-                "view(..., tiles=True) serves the COGs with localtileserver: `pip install localtileserver` "
-                "(and jupyter-server-proxy on JupyterHub/Binder), or pass tiles=False for PNG overlays"
-            ) from exc
-        configure_tile_proxy()
+        _require_tile_server()
     colours = read_colour_table(class_path)
     bounds = cog_bounds_4326(class_path)
     rows = legend_rows(doc, colours)
@@ -535,29 +591,10 @@ def view(
                 layers[IMAGERY_LAYER] = _image_overlay(img.png, img.bounds, IMAGERY_LAYER, pane=IMAGERY_PANE)
                 m.add(layers[IMAGERY_LAYER])
 
-    if tiles:
-        layers[CLASSES_LAYER], clients[CLASSES_LAYER] = _add_tiles(
-            m, tileable(class_path), CLASSES_LAYER, tile_args, opacity=0.8, pane=RESULTS_PANE
-        )
-        layers[CONFIDENCE_LAYER], clients[CONFIDENCE_LAYER] = _add_tiles(
-            m,
-            tileable(conf_path),
-            CONFIDENCE_LAYER,
-            tile_args,
-            colormap="magma",
-            vmin=0.0,
-            vmax=1.0,
-            visible=False,
-            opacity=0.85,
-            pane=RESULTS_PANE,
-        )
-    else:
-        (cls_png, cls_bounds), (conf_png, conf_bounds) = _cog_overlays(class_path, conf_path, colours, max_side)
-        layers[CLASSES_LAYER] = _image_overlay(cls_png, cls_bounds, CLASSES_LAYER, opacity=0.8, pane=RESULTS_PANE)
-        layers[CONFIDENCE_LAYER] = _image_overlay(conf_png, conf_bounds, CONFIDENCE_LAYER, opacity=0.85,
-                                                  visible=False, pane=RESULTS_PANE)  # fmt: skip
-        m.add(layers[CLASSES_LAYER])
-        m.add(layers[CONFIDENCE_LAYER])
+    _add_result_layers(
+        m, class_path, conf_path, tiles=tiles, colours=colours, max_side=max_side, tileable=tileable,
+        tile_args=tile_args, layers=layers, clients=clients,
+    )  # fmt: skip
 
     legend = w.HTML(R.legend_html(rows, title=f"classes ({out.name})"))
     legend.add_class("lslib-legend")

@@ -32,6 +32,7 @@ class AttentionFusion(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, f: torch.Tensor, s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Fuse the encoder features ``f`` with the spectral ``s`` and high-frequency ``h`` features (residual)."""
         a = self.merge(torch.cat([s, h], dim=1))
         pooled = torch.cat([f.mean((2, 3)), a.mean((2, 3))], dim=1)
         a = a * torch.sigmoid(self.channel(pooled))[:, :, None, None]

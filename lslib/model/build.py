@@ -117,6 +117,11 @@ VARIANTS: dict[str, ModelConfig] = {
 
 
 def get_config(variant: str) -> ModelConfig:
+    """The :class:`ModelConfig` of ``variant``.
+
+    Raises:
+        ValueError: an unknown variant (lists the known ones).
+    """
     if variant not in VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; choose one of {sorted(VARIANTS)}")
     return VARIANTS[variant]
@@ -161,32 +166,8 @@ def check_config(raw: Any, *, where: str) -> ModelConfig:
     for required in ("variant", "hiera"):
         if required not in doc:
             raise ValueError(f"{where}: config field {required!r} is missing")
-    variant = doc["variant"]
-    if not isinstance(variant, str) or variant not in VARIANTS:
-        raise ValueError(f"{where}: field 'variant' is {variant!r}; choose one of {sorted(VARIANTS)}")
-    hiera = doc["hiera"]
-    if not isinstance(hiera, dict):
-        raise ValueError(f"{where}: field 'hiera' must be a mapping, got {type(hiera).__name__}")
-    own = VARIANTS[variant].hiera
-    if hiera != own:
-        other = [name for name, cfg in VARIANTS.items() if cfg.hiera == hiera]
-        if other:
-            raise ValueError(
-                f"{where}: field 'variant' is {variant!r} but the backbone ('hiera') is that of variant {other[0]!r}: "
-                f'the config names the wrong variant; set "variant": "{other[0]}"'
-            )
-        diff = sorted(set(hiera) ^ set(own) | {k for k in set(hiera) & set(own) if hiera[k] != own[k]})
-        shown = ", ".join(
-            f"hiera.{k} is {hiera.get(k, '(missing)')!r}, {variant!r} has {own.get(k, '(none)')!r}" for k in diff[:4]
-        )
-        raise ValueError(f"{where}: field 'hiera' is not the backbone of variant {variant!r} ({shown})")
-    for name, (lo, hi, multiple) in _INT_FIELDS.items():
-        if name not in doc:
-            continue
-        value = doc[name]
-        if not _is_int(value) or not lo <= value <= hi or value % multiple:
-            rule = f"an integer in [{lo}, {hi}]" + (f", a multiple of {multiple}" if multiple > 1 else "")
-            raise ValueError(f"{where}: field {name!r} is {value!r}; it must be {rule}")
+    variant = _check_variant(doc, where)
+    _check_int_fields(doc, where)
     defaults = VARIANTS[variant]
     dim, heads = doc.get("decoder_dim", defaults.decoder_dim), doc.get("decoder_heads", defaults.decoder_heads)
     if (dim // 2) % heads:
@@ -206,6 +187,46 @@ def check_config(raw: Any, *, where: str) -> ModelConfig:
         doc.get("text_encoder", defaults.text_encoder), doc.get("text_dim", defaults.text_dim), where=where
     )
     return raw if isinstance(raw, ModelConfig) else ModelConfig(**doc)
+
+
+def _check_variant(doc: dict[str, Any], where: str) -> str:
+    """``doc``'s ``variant``, checked: a registry name whose backbone (``hiera``) the config has.
+
+    Raises:
+        ValueError: an unknown variant, a ``hiera`` that is not a mapping, or the backbone of another variant
+            (names it) or of none (shows the differing keys).
+    """
+    variant = doc["variant"]
+    if not isinstance(variant, str) or variant not in VARIANTS:
+        raise ValueError(f"{where}: field 'variant' is {variant!r}; choose one of {sorted(VARIANTS)}")
+    hiera = doc["hiera"]
+    if not isinstance(hiera, dict):
+        raise ValueError(f"{where}: field 'hiera' must be a mapping, got {type(hiera).__name__}")
+    own = VARIANTS[variant].hiera
+    if hiera != own:
+        other = [name for name, cfg in VARIANTS.items() if cfg.hiera == hiera]
+        if other:
+            raise ValueError(
+                f"{where}: field 'variant' is {variant!r} but the backbone ('hiera') is that of variant {other[0]!r}: "
+                f'the config names the wrong variant; set "variant": "{other[0]}"'
+            )
+        diff = sorted(set(hiera) ^ set(own) | {k for k in set(hiera) & set(own) if hiera[k] != own[k]})
+        shown = ", ".join(
+            f"hiera.{k} is {hiera.get(k, '(missing)')!r}, {variant!r} has {own.get(k, '(none)')!r}" for k in diff[:4]
+        )
+        raise ValueError(f"{where}: field 'hiera' is not the backbone of variant {variant!r} ({shown})")
+    return variant
+
+
+def _check_int_fields(doc: dict[str, Any], where: str) -> None:
+    """Raise ValueError for an integer field of ``doc`` outside its range or not a multiple (:data:`_INT_FIELDS`)."""
+    for name, (lo, hi, multiple) in _INT_FIELDS.items():
+        if name not in doc:
+            continue
+        value = doc[name]
+        if not _is_int(value) or not lo <= value <= hi or value % multiple:
+            rule = f"an integer in [{lo}, {hi}]" + (f", a multiple of {multiple}" if multiple > 1 else "")
+            raise ValueError(f"{where}: field {name!r} is {value!r}; it must be {rule}")
 
 
 def build_from_config(config: ModelConfig, *, pretrained_backbone: bool = False) -> LandSegmenter:

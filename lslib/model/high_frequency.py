@@ -34,6 +34,7 @@ class HighFrequencyBranch(nn.Module):
         self.pyramid = Pyramid(in_dim=stem_dim, stage_dims=stage_dims)
 
     def forward(self, bands: torch.Tensor) -> list[torch.Tensor]:
+        """High-pass the bands, reduce them to mean and max magnitude, and return one feature map per stage."""
         hp = high_pass(bands).abs()
         reduced = torch.cat([hp.mean(1, keepdim=True), hp.amax(1, keepdim=True)], dim=1)
         return list(self.pyramid(self.stem(reduced)))

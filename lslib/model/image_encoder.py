@@ -67,8 +67,9 @@ class HieraEncoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, hub_id: str, *, hiera: dict[str, Any]) -> HieraEncoder:
-        """Build with ``hiera`` and load the backbone weights of a SAM2 checkpoint (e.g.
-        ``facebook/sam2.1-hiera-tiny``) from the Hugging Face hub or a local folder.
+        """Build with ``hiera`` and load the backbone weights of a SAM2 checkpoint.
+
+        ``hub_id`` (e.g. ``facebook/sam2.1-hiera-tiny``) is on the Hugging Face hub or a local folder.
 
         Raises:
             OfflineWeightsError: the weights are not in the local cache and the hub is offline

@@ -45,6 +45,7 @@ class ImageEmbedding:
     size: tuple[int, int]  # input (H, W) before padding
 
     def nbytes(self) -> int:
+        """Memory held by the embedding's tensors, in bytes."""
         return sum(t.numel() * t.element_size() for t in (self.neck, *self.high_res, self.pixels))
 
 
@@ -105,6 +106,7 @@ class Neck(nn.Module):
         self.smooth = nn.Conv2d(dim, dim, 3, padding=1)
 
     def forward(self, f3: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
+        """Stage-3 and stage-4 features -> the decoder input at stage 3's resolution."""
         up = F.interpolate(self.p4(f4), size=f3.shape[-2:], mode="bilinear", align_corners=False)
         return self.smooth(self.p3(f3) + up)
 
@@ -162,7 +164,8 @@ class LandSegmenter(nn.Module):
     ) -> torch.Tensor:
         """Class names (+ optional descriptions/synonyms) -> ``(K, text_dim)`` unit vectors (cached).
 
-        ``batch_size``: see :func:`lslib.model.text_prompts.encode_classes` (1 = bit-reproducible)."""
+        ``batch_size``: see :func:`lslib.model.text_prompts.encode_classes` (1 = bit-reproducible).
+        """
         from lslib.model.text_prompts import encode_classes
 
         text = encode_classes(

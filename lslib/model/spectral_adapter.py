@@ -116,6 +116,11 @@ class DynamicPatchEmbed(nn.Module):
         return weight / math.sqrt(c), self.to_bias(tokens.mean(0))
 
     def forward(self, x: torch.Tensor, wavelengths_um: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Patch-embed ``x`` with kernels generated from its bands' wavelengths.
+
+        Raises:
+            ValueError: the number of bands and of wavelengths differ.
+        """
         if x.shape[1] != wavelengths_um.shape[0]:
             raise ValueError(f"image has {x.shape[1]} bands but {wavelengths_um.shape[0]} wavelengths were given")
         weight, bias = self.kernels(wavelengths_um.to(x.device), extra)
@@ -135,6 +140,7 @@ class Pyramid(nn.Module):
             prev = d
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature map after each stage, finest first."""
         out = []
         for level in self.levels:
             x = level(x)
@@ -155,6 +161,9 @@ class SpectralAdapter(nn.Module):
     def forward(
         self, bands: torch.Tensor, wavelengths_um: torch.Tensor, extra: torch.Tensor | None = None
     ) -> list[torch.Tensor]:
-        """``bands``: ``(B, C, H, W)`` normalised (:func:`normalise_bands`); ``wavelengths_um``: ``(C,)``;
-        ``extra``: optional ``(C, hidden)`` band-token embeddings."""
+        """Embed the bands into the encoder's input.
+
+        ``bands``: ``(B, C, H, W)`` normalised (:func:`normalise_bands`); ``wavelengths_um``: ``(C,)``;
+        ``extra``: optional ``(C, hidden)`` band-token embeddings.
+        """
         return list(self.pyramid(F.gelu(self.embed(bands, wavelengths_um, extra))))

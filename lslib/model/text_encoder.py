@@ -280,6 +280,7 @@ class TextEncoder(nn.Module):
         return super().train(False)
 
     def extra_repr(self) -> str:
+        """Model name, dimension, pooling and max length, for ``repr(module)``."""
         return f"name={self.name!r}, dim={self.dim}, pooling={self.pooling!r}, max_length={self.max_length}"
 
     # --- encoding ------------------------------------------------------------------------------------

@@ -35,7 +35,9 @@ def build_prompts(
     descriptions: Sequence[str | None] | None = None,
     templates: Sequence[str] = DEFAULT_TEMPLATES,
 ) -> list[list[str]]:
-    """Prompts per class: every template formatted with the name and with each synonym, then
+    """Prompts per class.
+
+    Every template formatted with the name and with each synonym, then
     ``"{name}: {description}"`` when a description is given; duplicates within a class are dropped.
 
     Args:
@@ -95,11 +97,14 @@ def encode_classes(
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     batch_size: int = 1,
 ) -> torch.Tensor:
-    """Class embeddings ``(K, dim)`` float32, unit norm: the mean of each class's prompt embeddings
+    """Class embeddings ``(K, dim)`` float32, unit norm.
+
+    The mean of each class's prompt embeddings
     (:func:`build_prompts`), re-normalised (CLIP prompt ensembling). All prompts go through the cache.
 
     ``batch_size`` > 1 encodes new prompts in padded batches: several times faster, but equal to the
-    one-at-a-time embeddings only to ~1e-6 (training keeps 1 so that a resumed run is bit-identical)."""
+    one-at-a-time embeddings only to ~1e-6 (training keeps 1 so that a resumed run is bit-identical).
+    """
     prompts = build_prompts(names, synonyms=synonyms, descriptions=descriptions, templates=templates)
     flat = [p for class_prompts in prompts for p in class_prompts]
     emb = encoder.encode(flat, batch_size=batch_size)

@@ -59,9 +59,12 @@ def _select_bands(batch: dict[str, Any], idx: list[int]) -> None:
 
 
 def display_render(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """An 8-bit display rendering of ``(B, C, H, W)`` reflectance: per image one 2-98 % stretch over all
+    """An 8-bit display rendering of ``(B, C, H, W)`` reflectance.
+
+    Per image one 2-98 % stretch over all
     bands (as photo/ortho exports do), a random gamma in [0.7, 1.4], quantised to 256 levels, /255.
-    NaN stays NaN."""
+    NaN stays NaN.
+    """
     out = torch.empty_like(image)
     for b in range(image.shape[0]):
         x = image[b]

@@ -100,8 +100,16 @@ def load_state(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
 ) -> dict[str, Any]:
-    """Restore a state written by :func:`save_state` into ``model``/``optimizer``/``scheduler`` and the
-    global RNGs; returns the ``progress`` dict. Raises ValueError for another variant or a damaged state."""
+    """Restore a state written by :func:`save_state`.
+
+    Loads it into ``model``/``optimizer``/``scheduler`` and the global RNGs.
+
+    Returns:
+        The ``progress`` dict.
+
+    Raises:
+        ValueError: for another variant or a damaged state.
+    """
     from safetensors.torch import load_file
 
     from lslib.model.build import load_model

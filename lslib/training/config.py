@@ -15,6 +15,8 @@ from lslib.yaml_config import from_mapping, load_yaml
 
 @dataclass(frozen=True)
 class DataConfig:
+    """Training data: LAS build folders, subsets, validation split, class sampling and batching."""
+
     roots: tuple[str, ...] = ("outputs/las-mini",)
     subsets: tuple[str, ...] | None = None
     val_fraction: float = 0.2
@@ -54,6 +56,8 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    """Optimiser and schedule: AdamW learning rate, weight decay, steps, warmup, clipping, what trains."""
+
     lr: float = 3e-4
     weight_decay: float = 0.01
     max_steps: int = 300
@@ -67,6 +71,8 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
+    """Loss: focal or BCE mask loss with dice, presence and alignment terms."""
+
     kind: Literal["focal", "bce"] = "focal"
     gamma: float = 2.0
     dice_weight: float = 1.0
@@ -77,6 +83,8 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """A whole training run: model variant, output folder, seed, schedules and the sections above."""
+
     variant: str = "tiny"
     #: start the image encoder from its released weights (``build_model(..., pretrained_backbone=True)``)
     pretrained_backbone: bool = False
@@ -92,6 +100,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts (for YAML and checkpoints)."""
         return asdict(self)
 
 
@@ -100,6 +109,11 @@ def _section(cls: type[Any], doc: Any, where: str) -> Any:
 
 
 def parse_config(doc: dict[str, Any], *, where: str = "config") -> TrainConfig:
+    """A :class:`TrainConfig` from a YAML mapping; missing keys take the defaults.
+
+    Raises:
+        ValueError: an unknown key or a bad value (named by its path under ``where``).
+    """
     doc = dict(doc)
     sections = {
         "data": _section(DataConfig, doc.pop("data", None), f"{where}.data"),

@@ -257,6 +257,7 @@ class LASDataset(Dataset[dict[str, Any]]):
         """The classes of sample ``index`` as (taxonomy key, code, is_present), in shuffled order.
 
         Args:
+            index: the sample's position in :attr:`records` (one chip).
             present: {code: valid pixel count} of the classes in the chip (count > 0).
             absent: own-product codes not in the label at all (negative candidates).
 
@@ -396,6 +397,7 @@ class SubsetBatchSampler(Sampler[list[int]]):
         self.groups = groups  # insertion order = first index of each group
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that seeds the shuffling of the next iteration: call once per epoch."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:

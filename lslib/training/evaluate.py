@@ -11,8 +11,10 @@ from typing import Any
 
 import torch
 
-from lslib.fusion import DEFAULT_MODE
+from lslib.fusion import DEFAULT_MODE, DEFAULT_OFFICIAL_THR
 
+#: How every protocol here scores (the official evaluation's convention), written into each result.
+METRIC = "one confusion matrix over all scored pixels of all chips (unlabelled ignored); IoU per class, mIoU, OA"
 #: Fusion used by the zero-shot protocol (the ablation in ``docs/fusion.md`` chose it).
 DEFAULT_FUSION: str | None = DEFAULT_MODE
 
@@ -41,21 +43,42 @@ def predict_chip(
     *,
     fusion: str | None = None,
     alpha: float = 1.0,
+    thr: float = DEFAULT_OFFICIAL_THR,
+    phrases: list[list[str]] | None = None,
+    reduction: str | None = None,
 ) -> torch.Tensor:
     """Per-pixel index (into ``names``) of the most likely class: ``(H, W)`` long.
 
     ``fusion=None``: the decoder's masks alone (argmax of the mask logits); otherwise a mode of
-    :func:`lslib.fusion.fuse` (``"classwise"``, ``"global"``, ``"decoder"``, ``"similarity"``), no threshold.
+    :func:`lslib.fusion.fuse` (``"classwise"``, ``"global"``, ``"official"``, ``"decoder"``,
+    ``"similarity"``), no threshold; ``thr`` is the official rule's. The decoder's prompts are always the
+    names (+ descriptions). ``reduction`` (with ``phrases``, per class its name and synonyms) replaces the
+    similarity probabilities by the model's alignment knowledge over the phrases, reduced by ``"max"`` or
+    ``"mean"`` (:class:`lslib.model.clip_knowledge.AlignmentKnowledge`); None keeps the decoder's own.
     """
     model.eval()
     text = model.encode_prompts(names, descriptions=descriptions).to(device)
-    out = model(sample["image"].unsqueeze(0).to(device), sample["wavelengths"], text, band_names=sample["band_names"])
+    image = sample["image"].unsqueeze(0).to(device)
+    if reduction is None:
+        out = model(image, sample["wavelengths"], text, band_names=sample["band_names"])
+        knowledge = None
+    else:
+        from lslib.model.clip_knowledge import AlignmentKnowledge
+        from lslib.model.landsegmenter import upsample_to
+
+        if phrases is None:
+            raise ValueError("reduction needs phrases: per class its name and synonyms")
+        emb = model.encode_image(image, sample["wavelengths"], sample["band_names"])
+        out = model.decode(emb, text)
+        low = AlignmentKnowledge().probabilities(model, emb, image, list(sample["wavelengths"]), phrases,
+                                                 reduction=reduction)  # type: ignore[arg-type]
+        knowledge = upsample_to(low, emb)
     if fusion is None:
         return out.mask_logits[0].argmax(0).cpu()
     from lslib.fusion import fuse
 
     fused = fuse(out.mask_logits, out.presence_logits, out.similarity, scale=model.alignment.scale(),
-                 alpha=alpha, mode=fusion)  # type: ignore[arg-type]
+                 alpha=alpha, mode=fusion, knowledge=knowledge, thr=thr)  # type: ignore[arg-type]
     return fused.class_index[0].cpu()
 
 
@@ -68,6 +91,8 @@ def evaluate_zero_shot(
     limit: int | None = None,
     fusion: str | None = DEFAULT_FUSION,
     alpha: float = 1.0,
+    thr: float = DEFAULT_OFFICIAL_THR,
+    reduction: str | None = None,
 ) -> dict[str, Any]:
     """Zero-shot on another product's vocabulary: prompts are all class names of ``target_taxonomy``.
 
@@ -76,7 +101,13 @@ def evaluate_zero_shot(
     rangeland -> WorldCover grassland or shrubland cannot be scored fairly and is left out).
     ``fusion``: how decoder masks and dense similarity become a class map (:func:`predict_chip`);
     the default is the design that measured best on this protocol (``docs/fusion.md``).
-    Returns ``{"miou", "oa", "iou": {name: value}, "chips", "scored_fraction"}``.
+    ``thr``: the official rule's threshold; ``reduction``: phrase reduction of the knowledge branch
+    (:func:`predict_chip`; phrases = each class's name and synonyms).
+
+    The metric is the official convention: one confusion matrix accumulated over every scored pixel of
+    every chip (unlabelled/ambiguous pixels ignored, as label 255 in the authors' script), per-class IoU
+    from it, mIoU their mean over classes present in the reference or the prediction, OA over scored pixels.
+    Returns ``{"miou", "oa", "iou": {name: value}, "chips", "scored_fraction", "metric"}``.
     """
     from lslib.metrics import ConfusionMatrix
     from lslib.taxonomy import crosswalk, get_taxonomy
@@ -103,12 +134,13 @@ def evaluate_zero_shot(
         if not valid.any():
             continue
         pred_idx = predict_chip(model, sample, [c.name for c in classes], [c.description for c in classes], device,
-                                fusion=fusion, alpha=alpha)
+                                fusion=fusion, alpha=alpha, thr=thr, reduction=reduction,
+                                phrases=[[c.name, *c.synonyms] for c in classes])
         cm.update(codes[pred_idx], ref, valid)
         n += 1
     iou = {dst.by_code(code).name: v for code, v in cm.per_class_iou().items() if v == v}
     return {"miou": float(cm.miou()), "oa": float(cm.overall_accuracy()), "iou": iou, "chips": n,
-            "scored_fraction": scored / labelled if labelled else float("nan")}
+            "scored_fraction": scored / labelled if labelled else float("nan"), "metric": METRIC}
 
 
 def evaluate_weak_agreement(
@@ -154,4 +186,5 @@ def evaluate_weak_agreement(
         "oa": correct / total if total else float("nan"),
         "per_taxonomy": per,
         "chips": n,
+        "metric": METRIC.replace("all chips", "all chips of each product") + "; mIoU averaged over products",
     }

@@ -19,8 +19,11 @@ def read_history(path: str | Path) -> Any:
 
 
 def plot_history(path: str | Path, *, smooth: int = 10) -> Any:
-    """A matplotlib Figure (OO API, no pyplot state): losses (rolling mean over ``smooth`` steps) and
-    validation mIoU. Save it (``fig.savefig``) or show it with ``IPython.display.display(fig)``."""
+    """Plot a training history.
+
+    Returns a matplotlib Figure (OO API, no pyplot state): losses (rolling mean over ``smooth`` steps) and
+    validation mIoU. Save it (``fig.savefig``) or show it with ``IPython.display.display(fig)``.
+    """
     from matplotlib.figure import Figure
 
     df = read_history(path)

@@ -31,6 +31,8 @@ from lslib.training.config import TrainConfig
 
 @dataclass
 class TrainResult:
+    """What a training run did: output folder, steps, best validation mIoU, last loss and history."""
+
     out: Path
     steps: int
     best_miou: float | None
@@ -41,6 +43,7 @@ class TrainResult:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's global and torch's random generators with ``seed``."""
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002  (the legacy global RNG, for user code in the loop)
     torch.manual_seed(seed)
@@ -92,29 +95,14 @@ class _CsvLog:
         self._write_all()
 
 
-def train(
-    config: TrainConfig, *, resume: bool = True, progress: bool = True, stop_at: int | None = None
-) -> TrainResult:
-    """Train (or resume) as configured; returns where the checkpoints are and the best validation mIoU.
+def _initial_model(config: TrainConfig) -> Any:
+    """The model a run starts from: ``init_checkpoint`` if set, else a new ``variant`` (backbone frozen if asked).
 
-    ``stop_at``: end this run after that global step (state saved), e.g. to fit a session's time; a
-    later call continues on the same schedule (the learning-rate schedule follows ``max_steps``).
+    Raises:
+        ValueError: ``init_checkpoint`` holds another variant than the config trains.
     """
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
+    from lslib.model.build import build_model, load_model
 
-    from lslib.model.build import build_model, load_model, save_model
-    from lslib.training.augment import augment_batch
-    from lslib.training.checkpoint import load_state, save_state
-    from lslib.training.dataset import BalancedBatchSampler, LASDataset, SubsetBatchSampler, collate, stable_hash64
-    from lslib.training.evaluate import evaluate_weak_agreement
-    from lslib.training.losses import LossWeights, total_loss
-
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    seed_everything(config.seed)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
-    device = accelerator.device
     model = (
         load_model(config.init_checkpoint)
         if config.init_checkpoint
@@ -126,6 +114,13 @@ def train(
         )
     if config.optim.freeze_backbone or config.optim.trainable == "decoder_adapter":
         model.image_encoder.requires_grad_(False)
+    return model
+
+
+def _datasets(config: TrainConfig) -> tuple[Any, Any, Any]:
+    """``(train set, validation set, train batch sampler)`` of ``config.data`` (balanced sampling if configured)."""
+    from lslib.training.dataset import BalancedBatchSampler, LASDataset, SubsetBatchSampler
+
     d, aug = config.data, config.augment
     common: dict[str, Any] = dict(
         roots=[Path(r) for r in d.roots], subsets=d.subsets, val_fraction=d.val_fraction, seed=config.seed
@@ -145,6 +140,66 @@ def train(
         sampler = BalancedBatchSampler(train_set, batch_size=d.batch_size, seed=config.seed)
     else:
         sampler = SubsetBatchSampler(train_set, batch_size=d.batch_size, shuffle=True, seed=config.seed)
+    return train_set, val_set, sampler
+
+
+def _forward_loss(
+    model: Any, core: Any, batch: dict[str, Any], accelerator: Any, config: TrainConfig, weights: Any
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """One training forward pass of ``batch`` (``model`` in train mode, autocast): ``(total loss, its parts)``.
+
+    ``core`` is the unwrapped model (text encoding, the alignment's logit scale); ``weights`` the loss weights.
+    """
+    from lslib.training.losses import total_loss
+
+    device = accelerator.device
+    model.train()
+    text = encode_batch_text(core, batch, device)
+    with accelerator.autocast():
+        outputs = model(batch["image"].to(device), batch["wavelengths"], text, band_names=batch["band_names"])
+        loss, parts = total_loss(
+            mask_logits=outputs.mask_logits,
+            presence_logits=outputs.presence_logits,
+            similarity=outputs.similarity,
+            logit_scale=core.alignment.scale(),
+            targets=batch["targets"].to(device),
+            valid=batch["valid"].to(device),
+            class_mask=batch["class_mask"].to(device),
+            presence=batch["presence"].to(device),
+            weights=weights,
+            kind=config.loss.kind,
+            gamma=config.loss.gamma,
+            label_smoothing=config.loss.label_smoothing,
+        )
+    return loss, parts
+
+
+def train(
+    config: TrainConfig, *, resume: bool = True, progress: bool = True, stop_at: int | None = None
+) -> TrainResult:
+    """Train (or resume) as configured; returns where the checkpoints are and the best validation mIoU.
+
+    ``stop_at``: end this run after that global step (state saved), e.g. to fit a session's time; a
+    later call continues on the same schedule (the learning-rate schedule follows ``max_steps``).
+    """
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    from lslib.model.build import save_model
+    from lslib.training.augment import augment_batch
+    from lslib.training.checkpoint import load_state, save_state
+    from lslib.training.dataset import collate, stable_hash64
+    from lslib.training.evaluate import evaluate_weak_agreement
+    from lslib.training.losses import LossWeights
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    device = accelerator.device
+    model = _initial_model(config)
+    aug = config.augment
+    train_set, val_set, sampler = _datasets(config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -173,24 +228,7 @@ def train(
             if aug.enabled:
                 rng = np.random.default_rng(stable_hash64(f"augment:{config.seed}:{epoch}:{bi}"))
                 batch = augment_batch(batch, aug, rng)
-            model.train()
-            text = encode_batch_text(core, batch, device)
-            with accelerator.autocast():
-                outputs = model(batch["image"].to(device), batch["wavelengths"], text, band_names=batch["band_names"])
-                loss, parts = total_loss(
-                    mask_logits=outputs.mask_logits,
-                    presence_logits=outputs.presence_logits,
-                    similarity=outputs.similarity,
-                    logit_scale=core.alignment.scale(),
-                    targets=batch["targets"].to(device),
-                    valid=batch["valid"].to(device),
-                    class_mask=batch["class_mask"].to(device),
-                    presence=batch["presence"].to(device),
-                    weights=weights,
-                    kind=config.loss.kind,
-                    gamma=config.loss.gamma,
-                    label_smoothing=config.loss.label_smoothing,
-                )
+            loss, parts = _forward_loss(model, core, batch, accelerator, config, weights)
             accelerator.backward(loss)
             if config.optim.grad_clip:
                 accelerator.clip_grad_norm_(params, config.optim.grad_clip)

@@ -22,7 +22,7 @@ import xarray as xr
 from imagefiles import CHIP, PROMPTS, SIZE, cli_map, write_raw
 
 from lslib.data import ImageInputError, PixelCoordinatesWarning, RadiometryAssumedWarning, open_image
-from lslib.data.radiometry import dn_to_physical, s2_offset_from_properties, s2_offset_from_tags
+from lslib.data.images import dn_to_physical, s2_offset_from_properties, s2_offset_from_tags
 
 S2_NAMES = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]
 

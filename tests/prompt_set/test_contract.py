@@ -16,6 +16,7 @@ import xarray as xr
 
 from lslib import prompt_set as ps
 from lslib.prompt_set import ClassPrompt, PromptSet
+from lslib.prompt_set.colours import product_terms
 
 
 def _hue_sat_val(colour: str) -> tuple[float, float, float]:
@@ -204,7 +205,7 @@ def _check_sensible(coloured: PromptSet) -> dict[str, str]:
     v = _hue_sat_val(colours["snow"])[2]
     assert v >= 0.8 and not pinkish(colours["snow"]), colours  # white to ice blue
     assert distinct(list(colours.values())), colours
-    assert not set(colours.values()) & set(ps._PALETTE[:8]), colours  # product colours, not the palette's
+    assert not set(colours.values()) & set(ps.PALETTE[:8]), colours  # product colours, not the palette's
     return colours
 
 
@@ -242,13 +243,13 @@ def test_no_duplicate_colours_where_avoidable() -> None:
     waters = ps.suggest_colours(ps.from_names(["water", "lake", "ocean", "river"]))
     assert distinct(waters.colours) and blueish(waters.colours[0]) and blueish(waters.colours[1])
     many = ps.suggest_colours(ps.from_names([f"zzq{i}" for i in range(25)]))  # no product match: palette
-    assert set(many.colours[:20]) == set(ps._PALETTE)  # every palette colour once before any repeats
+    assert set(many.colours[:20]) == set(ps.PALETTE)  # every palette colour once before any repeats
     assert distinct(many.colours[:12])  # clearly different ones first
 
 
 def test_unmatched_free_text_gets_a_palette_colour() -> None:
     out = ps.suggest_colours(ps.from_names(["water", "solar panels"]))
-    assert out.colours[1] == ps._PALETTE[0]  # nothing like it in any product: the first free palette colour
+    assert out.colours[1] == ps.PALETTE[0]  # nothing like it in any product: the first free palette colour
     out = ps.suggest_colours(ps.from_names(["cropland", "not cropland"]))
     assert out.colours[0] != out.colours[1]  # "not cropland" is WorldCereal's class, matched by name only
 
@@ -271,7 +272,7 @@ def test_suggestions_with_the_real_text_encoder(encoder_embed: Callable[[list[st
 
     coloured = ps.suggest_colours(ps.from_names(FREE), counting)
     _check_sensible(coloured)
-    n_terms = len(ps._product_terms()[0])
+    n_terms = len(product_terms()[0])
     calls.clear()
     ps.suggest_colours(ps.from_names(["lake", "woodland", "beach", "vineyard", "parking lot"]), counting)
     assert max(calls) < n_terms  # the product terms were embedded once: only probe + new names now
@@ -279,7 +280,7 @@ def test_suggestions_with_the_real_text_encoder(encoder_embed: Callable[[list[st
     out = ps.suggest_colours(ps.from_names(["lake", "woodland", "reservoir", "parking lot"]), encoder_embed)
     colours = dict(zip(out.names, out.colours, strict=True))
     assert blueish(colours["lake"]) and blueish(colours["reservoir"]) and greenish(colours["woodland"]), colours
-    assert colours["parking lot"] in ps._PALETTE, colours  # nearest is 'parks' at cos 0.57: too far
+    assert colours["parking lot"] in ps.PALETTE, colours  # nearest is 'parks' at cos 0.57: too far
     assert distinct(out.colours)
 
 
@@ -292,7 +293,7 @@ def test_a_different_encoder_is_not_served_the_cached_table(encoder_embed: Calla
         return np.stack([np.random.default_rng(abs(hash(n)) % 2**32).normal(size=8) for n in names])
 
     out = ps.suggest_colours(ps.from_names(["water", "qqq"]), random_embed)
-    assert max(rng_calls) == len(ps._product_terms()[0])  # its own table
+    assert max(rng_calls) == len(product_terms()[0])  # its own table
     assert blueish(out.colours[0])  # an exact name match counts 1 whatever the encoder
     with pytest.raises(ValueError, match="one vector per name"):
         ps.suggest_colours(ps.from_names(["water"]), lambda names: np.zeros((1, 4)))

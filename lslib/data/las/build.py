@@ -38,14 +38,17 @@ class BuildSummary:
 
     @property
     def counts(self) -> dict[str, int]:
+        """Number of points of this run per status (``written``, ``rejected``, ...)."""
         return dict(Counter(r["status"] for r in self.results))
 
     @property
     def reasons(self) -> dict[str, int]:
+        """Number of points not written per ``"<status>: <reason>"``."""
         return dict(Counter(f"{r['status']}: {r['reason']}" for r in self.results if r["status"] != "written"))
 
     @property
     def chips_per_second(self) -> float:
+        """Points processed per second of this run (0 when nothing took time)."""
         return len(self.results) / self.seconds if self.seconds > 0 else 0.0
 
     def __str__(self) -> str:
@@ -143,14 +146,18 @@ def _item_shape(item: Any) -> Any:
 
 
 def points_path(root: Path, subset: str) -> Path:
+    """The sampled points file of ``subset`` in the build folder ``root``."""
     return Path(root) / subset / POINTS_FILE
 
 
 @contextlib.contextmanager
 def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]:
-    """A ``dask.distributed`` client: on ``scheduler`` if given, else a LocalCluster of ``workers``
-    single-threaded processes (no dashboard); closed on exit. Share one across subsets: a cluster
-    takes seconds to start."""
+    """A ``dask.distributed`` client for the build, closed on exit.
+
+    Connects to ``scheduler`` if given, else starts a LocalCluster of ``workers``
+    single-threaded processes (no dashboard). Share one across subsets: a cluster
+    takes seconds to start.
+    """
     from dask.distributed import Client, LocalCluster
 
     if scheduler:

@@ -58,10 +58,12 @@ class Chip:
 
 
 def chip_path(root: Path, subset: str, point_id: str) -> Path:
+    """The folder of the chip of ``point_id`` in ``subset``."""
     return Path(root) / subset / CHIPS / point_id
 
 
 def record_path(root: Path, subset: str, point_id: str, kind: str) -> Path:
+    """The JSON record of ``point_id`` in ``subset`` under the ``kind`` folder (e.g. rejected or failed)."""
     return Path(root) / subset / kind / f"{point_id}.json"
 
 

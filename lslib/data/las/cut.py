@@ -34,6 +34,13 @@ import rioxarray  # noqa: F401  (registers the .rio accessor, also in Dask worke
 import xarray as xr
 
 from lslib.data.bands import band_info
+from lslib.data.images import (
+    SENSOR_RADIOMETRY,
+    ImageInputError,
+    check_plausible,
+    dn_to_physical,
+    s2_offset_from_properties,
+)
 from lslib.data.las.chips import FAILED, REJECTED, chip_path, write_chip, write_record
 from lslib.data.las.recipes import Recipe
 from lslib.data.las.search import (  # noqa: F401  (re-exported: the builder's public names)
@@ -46,21 +53,17 @@ from lslib.data.las.search import (  # noqa: F401  (re-exported: the builder's p
     search_items,
     wgs84_polygon,
 )
-from lslib.data.radiometry import (
-    SENSOR_RADIOMETRY,
-    ImageInputError,
-    check_plausible,
-    dn_to_physical,
-    s2_offset_from_properties,
-)
 
 # --- loading -----------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
 def _configure_gdal() -> None:
-    """Per process: GDAL does not list a file's folder at open (sidecar search), and uses the
-    cloud-friendly defaults of odc-stac for remote assets (no effect on local files)."""
+    """Configure GDAL once per process for reading chips.
+
+    GDAL does not list a file's folder at open (sidecar search), and uses the
+    cloud-friendly defaults of odc-stac for remote assets (no effect on local files).
+    """
     import odc.stac
 
     odc.stac.configure_rio(cloud_defaults=True, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")

@@ -151,10 +151,12 @@ class Recipe:
 
     @property
     def is_local(self) -> bool:
+        """Whether the recipe reads the loopback STAC catalog (``stac_url: local``)."""
         return self.stac_url == "local"
 
 
 def recipe_dir() -> Path:
+    """The folder of the LAS recipes, ``data_manifests/las/``."""
     return manifest_dir() / "las"
 
 

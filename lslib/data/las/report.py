@@ -24,8 +24,11 @@ class NotALasBuildError(ValueError):
 
 
 def is_las_build(root: str | Path) -> bool:
-    """True when ``root`` holds a LAS build: a ``<subset>/points.parquet`` (written first by ``lslib las sample``
-    and ``lslib las build``), a complete chip (``<subset>/chips/<id>/meta.json``) or a rejected/failed record."""
+    """Whether ``root`` holds a LAS build.
+
+    True when ``root`` holds a ``<subset>/points.parquet`` (written first by ``lslib las sample``
+    and ``lslib las build``), a complete chip (``<subset>/chips/<id>/meta.json``) or a rejected/failed record.
+    """
     root = Path(root)
     if not root.is_dir():
         return False

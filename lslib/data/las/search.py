@@ -61,8 +61,12 @@ def stac_client(url: str, sign: str | None) -> Any:
 
 
 def check_stac(url: str, sign: str | None = None, collections: Sequence[str] = ()) -> None:
-    """Raise :class:`StacUnreachableError` if the API cannot be opened, ValueError if a collection
-    is missing (listing those it has)."""
+    """Check that the STAC API at ``url`` opens and has ``collections``.
+
+    Raises:
+        StacUnreachableError: the API cannot be opened.
+        ValueError: a collection is missing (listing those it has).
+    """
     client = stac_client(url, sign)
     for cid in collections:
         try:
@@ -128,8 +132,11 @@ def _item_grid(item: Any, band: str) -> tuple[Any, Any]:
 
 
 def chip_geobox(recipe: Recipe, item: Any, lon: float, lat: float) -> Any:
-    """The chip's :class:`odc.geo.geobox.GeoBox`: ``size`` x ``size`` pixels of ``gsd`` metres
-    centred on the point, snapped to the item's pixel grid (``native``) or in its UTM zone."""
+    """The chip's :class:`odc.geo.geobox.GeoBox` around the point.
+
+    ``size`` x ``size`` pixels of ``gsd`` metres
+    centred on the point, snapped to the item's pixel grid (``native``) or in its UTM zone.
+    """
     from affine import Affine
     from odc.geo import CRS
     from odc.geo.geobox import GeoBox

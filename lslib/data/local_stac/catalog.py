@@ -219,7 +219,9 @@ def build_local_catalog(out_dir: Path, *, collections: Sequence[str] | None = No
 
 
 def local_stac(out_dir: Path | None = None, *, port: int | None = None) -> LocalStacServer:
-    """Build (or reuse) the loopback catalog and serve it: ``with local_stac() as api: Client.open(api.url)``.
+    """Build (or reuse) the loopback catalog and serve it on 127.0.0.1.
+
+    Usage: ``with local_stac() as api: Client.open(api.url)``.
 
     Args:
         out_dir: catalog folder (default ``<lslib cache dir>/stac-local``).

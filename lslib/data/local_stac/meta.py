@@ -1,5 +1,6 @@
-"""STAC metadata helpers of the loopback catalog (:mod:`lslib.data.local_stac.catalog`): grids, footprints,
-asset / Item / Collection dictionaries.
+"""STAC metadata helpers of the loopback catalog (:mod:`lslib.data.local_stac.catalog`).
+
+Grids, footprints, asset / Item / Collection dictionaries.
 
 Conventions (what the dataset builder may rely on):
 
@@ -218,9 +219,15 @@ def raster_asset(
     Args:
         path: the local file (absolute path used as is; symlinks are not resolved).
         grid: the file's grid (``Grid.of_file(path)`` or the grid it was written with).
+        title: the asset's human-readable title.
+        media_type: the asset's media type (e.g. :data:`GEOTIFF_TYPE`).
         bands: ``raster:bands`` entries, one per band in file order (:func:`raster_band`).
         eo: ``eo:bands`` entries, same order, for imagery.
         classes: ``classification:classes`` for label rasters.
+        roles: the asset's STAC roles.
+
+    Returns:
+        The asset dict.
     """
     a, b, c, d, e, f = (float(v) for v in tuple(grid.transform)[:6])
     asset: dict[str, Any] = {

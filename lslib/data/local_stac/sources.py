@@ -1,5 +1,6 @@
-"""Items of the loopback STAC collections built straight from sample files (no conversion):
-TerraMesh (S2 L2A, S1 RTC, Esri LULC), Zion (Landsat 8 C2 L2, NLCD 2011) and the T29UNU tile.
+"""Items of the loopback STAC collections built straight from sample files (no conversion).
+
+Sources: TerraMesh (S2 L2A, S1 RTC, Esri LULC), Zion (Landsat 8 C2 L2, NLCD 2011) and the T29UNU tile.
 
 Every function fetches its files through the manifests (:func:`lslib.data.fetch.fetch`) and returns
 the Item dicts of one collection (:func:`lslib.data.local_stac.meta.make_item`), sorted by id.

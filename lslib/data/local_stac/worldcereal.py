@@ -1,5 +1,6 @@
-"""WorldCereal NetCDF samples -> single-band COGs + STAC Items (collections ``worldcereal-s2l2a``,
-``worldcereal-labels``).
+"""WorldCereal NetCDF samples -> single-band COGs + STAC Items.
+
+Collections ``worldcereal-s2l2a`` and ``worldcereal-labels``.
 
 odc-stac cannot read NetCDF variables through ``file://`` hrefs, so every variable is converted:
 

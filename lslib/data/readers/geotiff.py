@@ -31,6 +31,40 @@ def _driver() -> str:
         return "COG" if "COG" in env.drivers() else "GTiff"
 
 
+def _as_band_yx(da: xr.DataArray) -> tuple[xr.DataArray, bool]:
+    """``da`` as a ``(band, y, x)`` array, and whether it was 2-D ``(y, x)`` (then with one added band).
+
+    Raises:
+        ValueError: dims other than ``(band, y, x)`` or ``(y, x)``.
+    """
+    two_d = da.dims == ("y", "x") or set(da.dims) == {"y", "x"}
+    if two_d:
+        return da.transpose("y", "x").expand_dims("band"), True
+    if set(da.dims) == {"band", "y", "x"}:
+        return da.transpose("band", "y", "x"), False
+    raise ValueError(f"write_geotiff writes (band, y, x) or (y, x) arrays, got dims {da.dims}")
+
+
+def _file_tags(
+    da: xr.DataArray, arr3: xr.DataArray, two_d: bool, tags: Mapping[str, object] | None
+) -> tuple[list[str], list[float], dict[str, str]]:
+    """What :func:`write_geotiff` stores besides the pixels: ``(band names, wavelengths, dataset tags)``.
+
+    Band names come from the ``band`` coordinate (none for a 2-D array), wavelengths (µm) from the
+    ``wavelength`` coordinate; the dataset tags hold the known attrs, the wavelength list, the 2-D marker
+    ``LSLIB_DIMS`` and then ``tags`` (values as strings).
+    """
+    names = [str(b) for b in arr3["band"].values] if "band" in arr3.coords and not two_d else []
+    waves = [float(w) for w in arr3["wavelength"].values] if "wavelength" in arr3.coords else []
+    dataset_tags = {k: str(da.attrs[k]) for k in _ATTR_TAGS if da.attrs.get(k) is not None}
+    if waves:
+        dataset_tags["wavelengths_um"] = ",".join(repr(w) for w in waves)
+    if two_d:
+        dataset_tags["LSLIB_DIMS"] = "y,x"
+    dataset_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
+    return names, waves, dataset_tags
+
+
 def write_geotiff(
     da: xr.DataArray,
     path: str | Path,
@@ -53,13 +87,7 @@ def write_geotiff(
         ValueError: no CRS, unsupported dims, or a colour map on a float/multi-band raster.
     """
     require_crs(da, "the DataArray to write")
-    two_d = da.dims == ("y", "x") or set(da.dims) == {"y", "x"}
-    if two_d:
-        arr3 = da.transpose("y", "x").expand_dims("band")
-    elif set(da.dims) == {"band", "y", "x"}:
-        arr3 = da.transpose("band", "y", "x")
-    else:
-        raise ValueError(f"write_geotiff writes (band, y, x) or (y, x) arrays, got dims {da.dims}")
+    arr3, two_d = _as_band_yx(da)
     data = np.asarray(arr3.values)
     if data.dtype == bool:
         data = data.astype(np.uint8)
@@ -83,14 +111,7 @@ def write_geotiff(
     }
     if profile["driver"] == "GTiff":
         profile.update(tiled=True, blockxsize=256, blockysize=256)
-    names = [str(b) for b in arr3["band"].values] if "band" in arr3.coords and not two_d else []
-    waves = [float(w) for w in arr3["wavelength"].values] if "wavelength" in arr3.coords else []
-    dataset_tags = {k: str(da.attrs[k]) for k in _ATTR_TAGS if da.attrs.get(k) is not None}
-    if waves:
-        dataset_tags["wavelengths_um"] = ",".join(repr(w) for w in waves)
-    if two_d:
-        dataset_tags["LSLIB_DIMS"] = "y,x"
-    dataset_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
+    names, waves, dataset_tags = _file_tags(da, arr3, two_d, tags)
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(data)
         for i in range(count):

@@ -168,8 +168,12 @@ def reproject_label(label: xr.DataArray, like: xr.DataArray, *, method: str = "n
 
 
 def _require_overlap(label: xr.DataArray, like: xr.DataArray) -> None:
-    """ValueError when ``label`` does not touch ``like``'s grid: the result would be nodata only, which
-    almost always means a wrong CRS on one side rather than a real gap."""
+    """Check that ``label`` overlaps ``like``'s grid.
+
+    Raises:
+        ValueError: ``label`` does not touch ``like``'s grid: the result would be nodata only, which
+            almost always means a wrong CRS on one side rather than a real gap.
+    """
     from rasterio.warp import transform_bounds
 
     try:

@@ -218,8 +218,9 @@ def read_landsat(
         sensor: ``"landsat8"``, ``"landsat9"`` or ``"landsat7"``.
         bands: per-band folders: the bands to return (names or aliases, ``"red"``, ``"B4"``,
             ``"SR_B4"``; default all found); multi-band files: the file's band layout.
-        collection, level: Collection 2 Level 2 (``DN * 2.75e-5 - 0.2``) or Collection 1 Level 2
-            (``DN * 1e-4``). Level 1 needs per-scene MTL coefficients and is not supported.
+        collection: the Landsat collection, 2 (``DN * 2.75e-5 - 0.2``) or 1 (``DN * 1e-4``).
+        level: the processing level; only Level 2 is supported (Level 1 needs per-scene MTL
+            coefficients).
         clip: if True, clip reflectance to [0, 1]. Default False: the SR product has small negative
             values over dark targets and shadows (DN < 7273), kept as they are.
         chunks: dask chunks for lazy reading.

@@ -112,6 +112,13 @@ def _read_item_json(path: Path) -> Any:
 
 def _check_item_doc(doc: Any, where: str) -> None:
     """Check the fields of a STAC item document that pystac and :func:`item_bands` rely on."""
+    _check_is_feature(doc, where)
+    _check_item_keys(doc, where)
+    _check_assets(doc, where)
+
+
+def _check_is_feature(doc: Any, where: str) -> None:
+    """Raise ValueError unless ``doc`` is a JSON object of ``type`` ``Feature`` (says what it is instead)."""
     if not isinstance(doc, Mapping):
         raise ValueError(
             f"{where}: a STAC item is a JSON object (a GeoJSON Feature), not {type(doc).__name__} {short(doc, 80)}"
@@ -125,6 +132,10 @@ def _check_item_doc(doc: Any, where: str) -> None:
             f"{where}: 'type' is {short(kind, 60)}, not 'Feature': this is not a STAC item (a collection or catalog "
             "describes many items: give one item's JSON)"
         )
+
+
+def _check_item_keys(doc: Mapping[str, Any], where: str) -> None:
+    """Raise ValueError for a missing or mistyped top-level key (``stac_version``, ``id``, ``links``, ...)."""
     missing = [k for k in ("stac_version", "id", "properties", "assets") if k not in doc]
     if missing:
         raise ValueError(f"{where}: the STAC item has no {', '.join(repr(k) for k in missing)}")
@@ -139,6 +150,10 @@ def _check_item_doc(doc: Any, where: str) -> None:
             raise ValueError(f"{where}: {key!r} must be a list, got {short(doc[key])}")
     if not all(isinstance(link, Mapping) and isinstance(link.get("href"), str) for link in doc.get("links") or []):
         raise ValueError(f"{where}: every entry of 'links' must be an object with an 'href'")
+
+
+def _check_assets(doc: Mapping[str, Any], where: str) -> None:
+    """Check ``assets`` (an object of objects with an ``href``) and the band/projection fields of the item."""
     assets = doc["assets"]
     if not isinstance(assets, Mapping):
         raise ValueError(f"{where}: 'assets' must be an object of named assets, got {short(assets)}")
@@ -226,8 +241,10 @@ def _float(value: Any) -> float | None:
 
 
 def item_bands(item: Any, assets: Sequence[str] | None = None) -> list[ItemBand]:
-    """The bands of ``assets`` (asset keys, or ``eo:bands`` names/common names; default: every asset with
-    ``eo:bands`` centre wavelengths), in that order.
+    """The bands of ``assets`` of a STAC item, in that order.
+
+    ``assets`` are asset keys, or ``eo:bands`` names/common names; default: every asset with
+    ``eo:bands`` centre wavelengths.
 
     Raises:
         ValueError: a requested asset/band the item does not have, or no asset with wavelengths.

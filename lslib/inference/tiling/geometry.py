@@ -95,6 +95,7 @@ class Block:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """The block's ``(rows, cols)`` in pixels."""
         return self.rows[1] - self.rows[0], self.cols[1] - self.cols[0]
 
 
@@ -114,6 +115,7 @@ class Grid:
 
     @property
     def n_windows(self) -> int:
+        """The number of windows covering the raster."""
         return len(self.row_windows) * len(self.col_windows)
 
     def weight(self, i: int, j: int) -> np.ndarray:

@@ -101,11 +101,28 @@ class MapResult:
     plan: str = ""  # what the run said it would cost before starting
 
     def table(self) -> str:
+        """The per-class areas as a plain-text table (pixels, hectares, percent)."""
         lines = [f"{'class':<28} {'pixels':>12} {'hectares':>12} {'%':>7}"]
         for row in self.areas:
             ha = "n/a" if not np.isfinite(row["hectares"]) else f"{row['hectares']:.1f}"
             lines.append(f"{row['class']:<28} {row['pixels']:>12} {ha:>12} {row['percent']:>7.2f}")
         return "\n".join(lines)
+
+
+def fusion_settings(pred: Predictor) -> dict[str, Any]:
+    """What the map depends on beyond mode and alpha: the CLIP knowledge, the phrase reduction, ``thr``.
+
+    Only settings that differ from the defaults of earlier releases are listed, so the signature of a map
+    made with the defaults (and the resume of its blocks) is unchanged.
+    """
+    extra: dict[str, Any] = {}
+    if pred.knowledge is not None:
+        extra["clip_knowledge"] = pred.knowledge.name
+    if pred.reduction != "mean":
+        extra["phrase_reduction"] = pred.reduction
+    if pred.mode == "official":
+        extra["official_thr"] = pred.thr
+    return extra
 
 
 def model_checksum(model: Any) -> str:
@@ -135,8 +152,11 @@ _BLOCKING = (CLASS_MAP, CONFIDENCE, SIDECAR, PROGRESS)
 
 def _prepare_out(out: Path, signature: str, *, resume: bool, overwrite: bool, protect: Sequence[Path] = ()
                  ) -> tuple[str, str]:  # fmt: skip
-    """Check the output folder; returns ``(state, prompts file name)``, state ``"fresh"``, ``"resume"`` or
-    ``"complete"``. Only lslib's own files are ever removed; on an error nothing is changed."""
+    """Check the output folder before a large-area run.
+
+    Returns ``(state, prompts file name)``, state ``"fresh"``, ``"resume"`` or
+    ``"complete"``. Only lslib's own files are ever removed; on an error nothing is changed.
+    """
     if not out.exists():
         return "fresh", PROMPTS
     if not out.is_dir():
@@ -284,7 +304,7 @@ def _stage_prompts(staging: Path, name: str, ps: Any, teaching: Any, record: Pro
     """Write lslib's copy of the prompt set as ``staging/name`` (+ its taught head) and record its sha256.
 
     Recorded before the files get their final names: a prompt file under a final name is always
-    recognisable as lslib's (:func:`~lslib.inference.outputs.inspect_out`).
+    recognisable as lslib's (:func:`~lslib.inference.outputs.ownership.inspect_out`).
     """
     from lslib.inference.teach import save_taught
     from lslib.prompt_set import save as save_prompts
@@ -317,8 +337,10 @@ _R = TypeVar("_R")
 
 
 def _bounded_gdal_cache(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Run ``fn`` with GDAL's block cache at :data:`GDAL_CACHE_MB` (unless $GDAL_CACHEMAX is set); keeps its
-    signature for readers, ``help()`` and type checkers."""
+    """Run ``fn`` with GDAL's block cache at :data:`GDAL_CACHE_MB` (unless $GDAL_CACHEMAX is set).
+
+    The wrapper keeps ``fn``'s signature for readers, ``help()`` and type checkers.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -364,12 +386,17 @@ def map_large_area(
             (``"esa_worldcover"``), ``"water, forest, ..."`` or a list of names (:func:`lslib.prompt_set.resolve`).
         out: output folder.
         predictor: a :class:`~lslib.inference.Predictor` (its fusion mode/alpha are used); default one
-            around ``model`` (default: the released default, :func:`lslib.model.build.load_released`).
-        tile, overlap: window size and overlap in pixels (``overlap <= tile // 2``).
+            around ``model``.
+        model: the model of the default predictor (default: the released default,
+            :func:`lslib.model.build.load_released`); ignored when ``predictor`` is given.
+        tile: window size in pixels.
+        overlap: window overlap in pixels (``overlap <= tile // 2``).
         block: output block size in pixels (memory: ``K * block² * 4`` bytes for the scores).
-        bands, sensor: band names/wavelengths or a sensor preset for files without band metadata.
-        scale, offset: physical value = DN * scale + offset, overriding the file's tags and the sensor's
+        bands: band names/wavelengths for files without band metadata.
+        sensor: a sensor preset for files without band metadata.
+        scale: physical value = DN * scale + offset, overriding the file's tags and the sensor's
             convention (see :func:`lslib.data.open_image`).
+        offset: see ``scale``.
         resume: continue an unfinished run of the same input, prompts, model and tiling.
         overwrite: replace the map of another run in ``out`` (only lslib's own files are removed).
         progress: a tqdm progress bar over blocks, and the plan (blocks, windows, estimate) on stderr.
@@ -428,7 +455,7 @@ def map_large_area(
         "scale": da.attrs.get("scale"), "offset": da.attrs.get("offset"), "norm_stats": da.attrs.get("norm_stats"),
         "model_variant": getattr(getattr(pred.model, "config", None), "variant", type(pred.model).__name__),
         "model_sha256": checksum, "teaching": None if teaching is None else teaching.summary(),
-        "tile": tile, "overlap": overlap, "block": block, "shape": [height, width],
+        "tile": tile, "overlap": overlap, "block": block, "shape": [height, width], **fusion_settings(pred),
     }  # fmt: skip
     signature = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
     paths = {"class_map": out / CLASS_MAP, "confidence": out / CONFIDENCE, "sidecar": out / SIDECAR,

@@ -6,7 +6,7 @@ one per thread, or one per Dask task); imports go one way: ``tiling -> tiling_pa
 Whatever computes a block, the calling process writes it and records it (one writer; a block is
 recorded only after its files are durable, progress replaced atomically), and at most ``2 x workers``
 finished-but-unwritten blocks are held in memory. A failed write raises
-:class:`~lslib.inference.outputs.OutputWriteError` (what to do); a read error of the input passes as
+:class:`~lslib.inference.outputs.files.OutputWriteError` (what to do); a read error of the input passes as
 :class:`~lslib.inference.tiling.sources.InputReadError` (names the input).
 """
 

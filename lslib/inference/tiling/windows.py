@@ -35,12 +35,14 @@ class ScoreCache:
         self.items: OrderedDict[tuple[int, int], tuple[np.ndarray | None, np.ndarray | None]] = OrderedDict()
 
     def get(self, key: tuple[int, int]) -> tuple[np.ndarray | None, np.ndarray | None] | None:
+        """The cached inputs of window ``key`` (marked as recently used), or None."""
         if key in self.items:
             self.items.move_to_end(key)
             return self.items[key]
         return None
 
     def put(self, key: tuple[int, int], value: tuple[np.ndarray | None, np.ndarray | None]) -> None:
+        """Cache the inputs of window ``key``, evicting the least recently used beyond the byte budget."""
         self.items[key] = value
         while self.items and self._bytes() > self.max_bytes:
             self.items.popitem(last=False)

@@ -192,6 +192,7 @@ def evaluate_baseline(
         dataset: a :class:`LASDataset` (``subset`` selects its chips) or any sequence of items with
             ``image``, ``wavelengths``, ``label``, ``valid`` and ``taxonomy`` (e.g.
             :class:`lslib.training.eval_datasets.RasterPairDataset`; then ``subset=None``: all items).
+        subset: the LAS subset whose chips are scored (``None`` for a plain sequence of items).
         target_taxonomy: the product the scores are in (default: the chips' own). Predictions in another
             product go through :func:`to_taxonomy` (best-ranked counterpart). The reference is translated
             as in :func:`lslib.training.evaluate.evaluate_zero_shot`: only pixels whose class has exactly

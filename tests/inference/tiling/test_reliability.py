@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-import lslib.inference.outputs as outputs
+import lslib.inference.outputs.blocks as outputs_blocks
+import lslib.inference.outputs.progress as outputs_progress
 import lslib.inference.tiling.large_area as tiling
 from lslib.fusion import FusionResult
 from lslib.inference import Predictor
@@ -134,8 +135,8 @@ class Faults:
         self.n, self.armed, self.written = 0, None, []  # type: ignore[var-annotated]
         self.fired: str | None = None
         self.only: str | None = None
-        block_file, write_text = outputs._write_block_file, outputs.write_text
-        finalise, commit, read = outputs.PartialWriter.finalise, tiling._commit, WindowMapper._read
+        block_file, write_text = outputs_blocks._write_block_file, outputs_progress.write_text
+        finalise, commit, read = outputs_blocks.PartialWriter.finalise, tiling._commit, WindowMapper._read
 
         def wrap(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
             def op(*args: Any, **kwargs: Any) -> Any:
@@ -146,9 +147,9 @@ class Faults:
 
             return op
 
-        monkeypatch.setattr(outputs, "_write_block_file", wrap(block_file, "block"))
-        monkeypatch.setattr(outputs, "write_text", wrap(write_text, "record"))
-        monkeypatch.setattr(outputs.PartialWriter, "finalise", wrap(finalise, "cog"))
+        monkeypatch.setattr(outputs_blocks, "_write_block_file", wrap(block_file, "block"))
+        monkeypatch.setattr(outputs_progress, "write_text", wrap(write_text, "record"))
+        monkeypatch.setattr(outputs_blocks.PartialWriter, "finalise", wrap(finalise, "cog"))
         monkeypatch.setattr(tiling, "_commit", wrap(commit, "prompts"))
         monkeypatch.setattr(WindowMapper, "_read", staticmethod(wrap(read, "read")))
 
@@ -274,7 +275,7 @@ def test_gdal_write_failing_mid_file_resumes_to_the_same_bytes(tmp_path: Path, m
 
     da = scene(hole=False)
     ref = run(tmp_path / "ref", da=da)
-    write = outputs._write_block_file
+    write = outputs_blocks._write_block_file
 
     def limited(path: Path, *args: Any) -> None:
         if path.name != f"b000001.{which}.tif":
@@ -288,12 +289,12 @@ def test_gdal_write_failing_mid_file_resumes_to_the_same_bytes(tmp_path: Path, m
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
             signal.signal(signal.SIGXFSZ, old)
 
-    monkeypatch.setattr(outputs, "_write_block_file", limited)
+    monkeypatch.setattr(outputs_blocks, "_write_block_file", limited)
     out = tmp_path / "map"
     with pytest.raises(OutputWriteError, match="rerun the same command"):
         run(out, da=da)
     assert json.loads((out / ".progress.json").read_text())["done"] == [0]
-    monkeypatch.setattr(outputs, "_write_block_file", write)
+    monkeypatch.setattr(outputs_blocks, "_write_block_file", write)
     res = run(out, da=da)
     assert res.blocks_resumed == 1 and maps(out) == maps(ref.out)
 
@@ -558,7 +559,7 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path: Path, monkeypatch: py
     out = tmp_path / "map"
     args = ["predict", "--image", str(image), "--prompts", "water, forest", "--out", str(out), "--checkpoint",
             str(ckpt), "-q", "--tile", "64", "--overlap", "16", "--block", "64"]  # fmt: skip
-    write, calls = outputs.PartialWriter.write_block, {"n": 0}
+    write, calls = outputs_blocks.PartialWriter.write_block, {"n": 0}
 
     def interrupted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
@@ -566,7 +567,7 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path: Path, monkeypatch: py
             raise KeyboardInterrupt
         return write(self, *args, **kwargs)
 
-    monkeypatch.setattr(outputs.PartialWriter, "write_block", interrupted)
+    monkeypatch.setattr(outputs_blocks.PartialWriter, "write_block", interrupted)
     assert main(args) == 130
     captured = capsys.readouterr()
     assert "interrupted: rerun the same command to resume" in captured.err and "Traceback" not in captured.err

@@ -37,12 +37,22 @@ def check_n(n: object) -> int:
 
 
 def check_seed(seed: object) -> int:
+    """``seed`` as an int.
+
+    Raises:
+        ValueError: ``seed`` is not a non-negative integer (bools are refused).
+    """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or int(seed) < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
 
 
 def check_distance(value: float, name: str) -> float:
+    """``value`` as a float distance (0 disables the check).
+
+    Raises:
+        ValueError: ``value`` is negative or not finite; the message names it ``name``.
+    """
     v = float(value)
     if not math.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a finite distance >= 0 (0 disables the check), got {value!r}")
@@ -50,6 +60,11 @@ def check_distance(value: float, name: str) -> float:
 
 
 def check_allocation(allocation: str) -> str:
+    """``allocation`` if it is ``"equal"`` or ``"proportional"``.
+
+    Raises:
+        ValueError: any other value.
+    """
     if allocation not in ("equal", "proportional"):
         raise ValueError(f"allocation must be 'equal' or 'proportional', not {allocation!r}")
     return allocation
@@ -149,16 +164,22 @@ class Batch:
 
 
 class Source(Protocol):
-    """A stratum's candidate stream. ``draw(k)`` returns about ``k`` valid candidates (fewer near the end,
-    none when exhausted) and ``exhausted`` says the stream can yield nothing more."""
+    """A stratum's candidate stream.
+
+    ``draw(k)`` returns about ``k`` valid candidates (fewer near the end, none when exhausted) and
+    ``exhausted`` says the stream can yield nothing more.
+    """
 
     exhausted: bool
 
-    def draw(self, k: int) -> Batch: ...
+    def draw(self, k: int) -> Batch:
+        """About ``k`` valid candidates (fewer near the end, none when exhausted)."""
 
 
 @dataclass
 class StratumState:
+    """Sampling progress of one stratum: its source, weight, quota and the points kept so far."""
+
     name: str
     source: Source
     weight: float
@@ -170,8 +191,11 @@ class StratumState:
 
 
 def split(total: int, weights: Sequence[float], priority: np.ndarray) -> list[int]:
-    """Largest-remainder split of ``total`` by ``weights``; ties go to the lowest ``priority`` (so equal weights
-    give counts within ±1, and the same strata get the +1 each time)."""
+    """Largest-remainder split of ``total`` by ``weights``.
+
+    Ties go to the lowest ``priority`` (so equal weights give counts within ±1, and the same strata get
+    the +1 each time).
+    """
     w = np.asarray(weights, dtype=np.float64)
     if total <= 0 or len(w) == 0:
         return [0] * len(w)
@@ -249,6 +273,7 @@ def summary(states: list[StratumState]) -> dict[str, dict[str, object]]:
 
 
 def shortfall_message(what: str, n: int, states: list[StratumState], limit: str) -> str:
+    """Explain why fewer than ``n`` points fit under ``limit``: the count and the saturated strata."""
     got = sum(s.count for s in states)
     full = ", ".join(f"{s.name}: {s.count}" for s in states if s.saturated)
     return (
@@ -263,8 +288,11 @@ _EMPTY_DTYPES = {"stratum": object, "crs": object, "code": np.int64, "footprint"
 def points_frame(
     cols: dict[str, np.ndarray], *, seed: int, columns: tuple[str, ...], attrs: dict[str, Any]
 ) -> gpd.GeoDataFrame:
-    """A GeoDataFrame of EPSG:4326 points from ``cols`` (which holds ``lon``/``lat`` and ``columns``, or is
-    empty): ``point_id`` first, then ``columns`` in order, ``geometry`` last; ``attrs["sampling"] = attrs``."""
+    """A GeoDataFrame of EPSG:4326 points from ``cols``.
+
+    ``cols`` holds ``lon``/``lat`` and ``columns``, or is empty. Columns: ``point_id`` first, then
+    ``columns`` in order, ``geometry`` last; ``attrs["sampling"] = attrs``.
+    """
     import geopandas as gpd
 
     if not cols:

@@ -149,8 +149,11 @@ def s2_offset_from_properties(properties: Mapping[str, Any]) -> float | None:
 
 
 def s2_offset_from_tags(tags: Mapping[str, str]) -> float | None:
-    """Reflectance offset from GeoTIFF tags: ``BOA_ADD_OFFSET``/``RADIO_ADD_OFFSET`` (DN, e.g. -1000),
-    ``PROCESSING_BASELINE`` or a ``PRODUCT_ID``/``PRODUCT_URI`` with ``_Nxxxx_``; None when none is present."""
+    """Reflectance offset of Sentinel-2 processing baseline >= 04.00 from GeoTIFF tags; None when none says.
+
+    Read from ``BOA_ADD_OFFSET``/``RADIO_ADD_OFFSET`` (DN, e.g. -1000), ``PROCESSING_BASELINE`` or a
+    ``PRODUCT_ID``/``PRODUCT_URI`` with ``_Nxxxx_``.
+    """
     upper = {str(k).upper(): str(v) for k, v in tags.items()}
     for key in ("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET"):
         if key in upper:
