@@ -21,11 +21,11 @@ names                                                        defined in
 
 Layers (dependencies point one way; ``tests/test_layers.py`` holds the table and enforces it)::
 
-    vocabulary (taxonomy, crosswalk, prompt_set, atomic, configtools)  <-  data
+    vocabulary (taxonomy, prompt_set, atomic, yaml_config)  <-  data
     vocabulary  <-  model  <-  fusion, metrics
     data, fusion  <-  inference  <-  training
                       inference  <-  mapui (and viz)
-    all of these  <-  app (CLI, demo, the default model: training.default, and these exports)  <-  notebooks
+    all of these  <-  app (cli, demo, default_model, __main__ and these exports)  <-  notebooks
 
 ``import lslib`` is cheap: nothing above is imported until a name is used, and heavy dependencies (torch,
 matplotlib, ipyleaflet) are imported by the submodules that need them.

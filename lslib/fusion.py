@@ -44,7 +44,7 @@ DEFAULT_MODE: Mode = "global"
 UNKNOWN = -1
 #: ``thr`` of the official rule (the authors' ``max_thr``, whose default is not known): chosen by measurement
 #: on the zero-shot protocol (``bench/fusion.py``, ``docs/fusion.md``)
-DEFAULT_OFFICIAL_THR = 0.5
+DEFAULT_OFFICIAL_THR = 0.9
 
 
 @dataclass

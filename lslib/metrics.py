@@ -2,7 +2,7 @@
 
 Below training and the map app (next to :mod:`lslib.fusion`), so both may use it: training scores
 checkpoints and baselines with it, the map app its agreement with a reference. It imports no other
-lslib module. :mod:`lslib.metrics` re-exports it under its former name.
+lslib module.
 
 :class:`ConfusionMatrix` accumulates int64 counts chip by chip (``update``), across workers or
 regions (``merge``), and derives per-class IoU/F1/precision/recall, mIoU, overall accuracy, a

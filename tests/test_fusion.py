@@ -96,3 +96,89 @@ def test_class_order_only_relabels_and_bad_inputs() -> None:
         fuse(masks, presence, sim, threshold=[0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="unknown fusion mode"):
         fuse(masks, presence, sim, mode="max")  # type: ignore[arg-type]
+
+
+# --- the official rule (the authors' evaluation script) ---------------------------------------------------
+def test_official_weights_each_case_by_hand() -> None:
+    """thr 0.5. Class 0: both sure (0.8, 0.9) -> 2:2. Class 1: only CLIP sure (LS 0.3 < 0.5 <= CLIP 0.7) -> 3:1
+    for CLIP. Class 2: only LandSegmenter sure (CLIP 0.2 < 0.5 <= LS 0.6) -> 1:3. Class 3: neither -> 2:2."""
+    from lslib.fusion import official_weights
+
+    m_ls = torch.tensor([[0.8, 0.3, 0.6, 0.1]])
+    m_clip = torch.tensor([[0.9, 0.7, 0.2, 0.4]])
+    w_clip, w_ls = official_weights(m_ls, m_clip, 0.5)
+    assert w_clip.tolist() == [[2.0, 3.0, 1.0, 2.0]] and w_ls.tolist() == [[2.0, 1.0, 3.0, 2.0]]
+    # the threshold belongs to the "sure" side: m == thr counts as sure
+    w_clip, w_ls = official_weights(torch.tensor([[0.5]]), torch.tensor([[0.49]]), 0.5)
+    assert (w_clip.item(), w_ls.item()) == (1.0, 3.0)
+
+
+def _two_by_two(weak: list[list[list[float]]], clip: list[list[list[float]]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.tensor([weak]), torch.tensor([clip])
+
+
+def test_official_fusion_equal_weights_2x2() -> None:
+    """Both classes sure in both maps (max >= 0.5): weights 2:2, so f = (clip + weak) / sum over classes.
+    Pixel (0,0): class 0 = 2*0.9 + 2*0.6 = 3.0, class 1 = 2*0.1 + 2*0.4 = 1.0 -> 0.75 / 0.25."""
+    from lslib.fusion import official_fusion
+
+    weak, clip = _two_by_two([[[0.6, 0.2], [0.1, 0.1]], [[0.4, 0.8], [0.9, 0.9]]],
+                             [[[0.9, 0.1], [0.5, 0.2]], [[0.1, 0.9], [0.5, 0.8]]])
+    f = official_fusion(weak, clip, 0.5)
+    torch.testing.assert_close(f[0, :, 0, 0], torch.tensor([0.75, 0.25]))
+    torch.testing.assert_close(f.sum(1), torch.ones(1, 2, 2))
+
+
+def test_official_fusion_clip_only_class_2x2() -> None:
+    """Class 1 is only CLIP's (LS max 0.3 < 0.5 <= CLIP max 0.8) -> 3:1 for CLIP; class 0 sure in both -> 2:2.
+    Pixel (1,1): class 0 = 2*0.1 + 2*0.7 = 1.6, class 1 = 3*0.8 + 1*0.3 = 2.7 -> class 1 (the decoder alone
+    would say class 0: 0.7 > 0.3); confidence 2.7 / 4.3."""
+    from lslib.fusion import fuse, official_fusion
+
+    weak, clip = _two_by_two([[[0.9, 0.8], [0.7, 0.7]], [[0.1, 0.2], [0.3, 0.3]]],
+                             [[[0.9, 0.6], [0.2, 0.1]], [[0.1, 0.4], [0.8, 0.8]]])
+    f = official_fusion(weak, clip, 0.5)
+    torch.testing.assert_close(f[0, 1, 1, 1], torch.tensor(2.7 / 4.3))
+    assert f[0].argmax(0).tolist() == [[0, 0], [1, 1]]
+    logits = torch.log(weak / (1 - weak))
+    res = fuse(logits, torch.zeros(1, 2), torch.zeros_like(weak), mode="official", knowledge=clip, thr=0.5)
+    assert res.class_index[0].tolist() == [[0, 0], [1, 1]]
+
+
+def test_official_fusion_landsegmenter_only_class_2x2() -> None:
+    """Class 1 is only LandSegmenter's (CLIP max 0.3 < 0.5 <= LS max 0.6) -> 1:3; class 0 sure in both -> 2:2.
+    Pixel (0,1): class 0 = 2*0.9 + 2*0.4 = 2.6, class 1 = 1*0.1 + 3*0.6 = 1.9 -> class 0; pixel (1,1): class 0 =
+    2*0.8 + 2*0.2 = 2.0, class 1 = 1*0.3 + 3*0.6 = 2.1 -> class 1 (CLIP alone would say class 0)."""
+    from lslib.fusion import official_fusion
+
+    weak, clip = _two_by_two([[[0.9, 0.4], [0.5, 0.2]], [[0.1, 0.6], [0.5, 0.6]]],
+                             [[[0.9, 0.9], [0.7, 0.8]], [[0.1, 0.1], [0.3, 0.3]]])
+    f = official_fusion(weak, clip, 0.5)
+    torch.testing.assert_close(f[0, :, 0, 1], torch.tensor([2.6, 1.9]) / 4.5)
+    torch.testing.assert_close(f[0, :, 1, 1], torch.tensor([2.0, 2.1]) / 4.1)
+    assert f[0].argmax(0).tolist() == [[0, 0], [0, 1]]
+
+
+def test_official_fusion_edge_cases() -> None:
+    from lslib.fusion import fuse, official_fusion
+
+    zero = torch.zeros(1, 3, 2, 2)
+    torch.testing.assert_close(official_fusion(zero, zero), torch.full((1, 3, 2, 2), 1 / 3))  # no evidence: uniform
+    assert official_fusion(torch.zeros(1, 0, 2, 2), torch.zeros(1, 0, 2, 2)).shape == (1, 0, 2, 2)
+    with pytest.raises(ValueError, match="differ"):
+        official_fusion(torch.zeros(1, 2, 2, 2), torch.zeros(1, 3, 2, 2))
+    with pytest.raises(ValueError, match="knowledge"):
+        fuse(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2), torch.zeros(1, 2, 2, 2), mode="official",
+             knowledge=torch.zeros(1, 3, 2, 2))
+    with pytest.raises(ValueError, match="official"):
+        fuse(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2), torch.zeros(1, 2, 2, 2), mode="nope")  # type: ignore[arg-type]
+
+
+def test_official_mode_uses_the_similarity_probabilities_by_default() -> None:
+    """Without ``knowledge`` the CLIP map is q = softmax(scale * s): the offline default branch."""
+    from lslib.fusion import fused_scores, official_fusion
+
+    mask_logits, presence_logits, similarity = _case()
+    scores, _ = fused_scores(mask_logits, presence_logits, similarity, scale=10.0, mode="official", thr=0.5)
+    expected = official_fusion(torch.sigmoid(mask_logits), similarity_probabilities(similarity, scale=10.0), 0.5)
+    torch.testing.assert_close(scores, expected)

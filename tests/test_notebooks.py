@@ -99,3 +99,24 @@ def test_links_between_chapters_resolve() -> None:
                 links = re.findall(r"\]\(([^)\s/]+\.ipynb)\)", "".join(cell["source"]))
                 broken += [f"{path.name} -> {link}" for link in links if link not in names]
     assert not broken, broken
+
+
+#: chapters also executed in normal mode (not LSLIB_SMALL) by the test below, about 30-50 s each
+NORMAL_MODE = ("00_quickstart.ipynb", "04_zero_shot_mapping.ipynb")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NORMAL_MODE)
+def test_chapter_runs_in_normal_mode_and_draws_its_static_figure(name: str, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What a student runs: the chapter top to bottom without LSLIB_SMALL; every ``map_figure(`` cell shows a PNG."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.delenv("LSLIB_SMALL", raising=False)
+    monkeypatch.setenv("LSLIB_OFFLINE", "1")
+    nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    figures = [c for c in nb.cells if c.cell_type == "code" and "map_figure(" in c.source and "import" not in c.source]
+    assert figures, f"{name}: no cell draws the static figure (map_figure)"
+    for cell in figures:
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs), f"{name}: no image in\n{cell.source}"

@@ -32,3 +32,21 @@ def test_plot_label_legend_lists_present_classes_only() -> None:
     names = [t.get_text() for t in ax.get_legend().get_texts()]
     assert names == ["Tree cover", "Built-up", "Permanent water bodies"]
     plt.close(fig)
+
+
+def test_plot_classes_uses_the_prompt_colours_and_lists_present_classes() -> None:
+    from matplotlib.colors import to_hex
+
+    from lslib.prompt_set import ClassPrompt, PromptSet
+    from lslib.viz import UNKNOWN_COLOUR, plot_classes
+
+    colours = {"water": "#0000ff", "trees": "#00ff00", "crops": "#ff0000"}
+    prompts = PromptSet(tuple(ClassPrompt(n, colour=c) for n, c in colours.items()))
+    class_map = np.array([[0, 0, 2], [2, -1, 2]])
+    fig, ax = plt.subplots()
+    plot_classes(ax, class_map, prompts, title="map")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["water (33 %)", "crops (50 %)", "unknown (17 %)"]  # trees absent: not listed
+    cmap = ax.images[0].get_cmap()
+    assert [to_hex(cmap(i)) for i in range(4)] == ["#0000ff", "#00ff00", "#ff0000", UNKNOWN_COLOUR]
+    plt.close(fig)

@@ -104,6 +104,25 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from lslib.data.las.build import resolve_url
+    from lslib.data.las.check import NeedsInternetError, check_recipe, format_check
+    from lslib.data.las.recipes import load_recipe
+
+    recipes = [load_recipe(s) for s in args.subset]
+    failed = False
+    with _stac_for(list(recipes), args.stac_url, True) as url:
+        for recipe in recipes:
+            try:
+                report = check_recipe(recipe, resolve_url(recipe, url))
+            except NeedsInternetError as exc:
+                print(f"lslib: {exc}", file=sys.stderr)
+                return 2
+            print(format_check(recipe, report))
+            failed |= any("error" in col for col in report)
+    return 1 if failed else 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from lslib.data.las.recipes import list_recipes, load_recipe
 
@@ -118,7 +137,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def add_las_parser(sub: argparse._SubParsersAction) -> None:
-    """Add the ``lslib las`` command and its subcommands (list, sample, serve-local, build, report) to ``sub``."""
+    """Add the ``lslib las`` command and its subcommands (list, sample, serve-local, build, check, report)."""
     las = sub.add_parser("las", help="LAS weak-label dataset: sample, serve-local, build, report")
     lsub = las.add_subparsers(dest="las_command", required=True)
     p = lsub.add_parser("list", help="list the LAS subsets (data_manifests/las/*.yaml)")
@@ -148,6 +167,11 @@ def add_las_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=positive_int, default=None, help="build at most N more chips per subset")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_build)
+
+    p = lsub.add_parser("check", help="sign and load one item per collection of subsets; report bands/dtype/CRS")
+    p.add_argument("--subset", nargs="+", required=True, help="recipe names (lslib las list)")
+    p.add_argument("--stac-url", default=None, help="STAC API (default: the recipe's; local recipes start one)")
+    p.set_defaults(func=_cmd_check)
 
     p = lsub.add_parser("report", help="(re)write report.md/json/png and index.parquet of a build folder")
     p.add_argument("--out", required=True, help="build folder")

@@ -334,7 +334,7 @@ def assign_bands(da: xr.DataArray, *, bands: Bands = None, sensor: str | None = 
         sensor: a key of :data:`SENSOR_PRESETS` (``naip``, ``s2-l2a``, ``landsat8``, ``rgb``) or of
             :data:`lslib.data.bands.SENSORS`; alone, it supplies the preset's band order.
 
-    Only names: values are not scaled (use :func:`open_image` for DN).
+    Only names: values are not scaled (use :func:`~lslib.data.images.open_image` for DN).
 
     Raises:
         ValueError: band count differs from the image, unknown names, or neither argument given.

@@ -32,6 +32,10 @@ from lslib.prompt_set import ClassPrompt, PromptSet, resolve
 
 DEFAULT_CACHE_BYTES = 1 << 30
 PromptKey = tuple[str, str | None, tuple[str, ...]]
+#: image key, prompt keys, mode, alpha, reduction, thr, id of the CLIP knowledge
+_ZeroShotKey = tuple[str | None, tuple[PromptKey, ...], Mode, float, Reduction, float, int]
+#: decoder outputs, fused scores at stride 4, class confidences, fused scores upsampled to the image
+_ZeroShot = tuple[SegmenterOutput, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def resolve_prompts(prompts: PromptSet | Sequence[str] | str) -> PromptSet:
@@ -94,7 +98,7 @@ class Prediction:
 
 
 class Predictor:
-    """Cached image embeddings + cached prompt vectors around a :class:`~lslib.model.LandSegmenter`.
+    """Cached image embeddings + cached prompt vectors around a :class:`~lslib.model.landsegmenter.LandSegmenter`.
 
     Args:
         model: a LandSegmenter, required: the engine never picks one. Callers choose the default (``lslib
@@ -145,7 +149,7 @@ class Predictor:
         self._bands: dict[str, tuple[torch.Tensor, tuple[str, ...], tuple[float, ...]]] = {}  # unit bands
         self._text: dict[PromptKey, torch.Tensor] = {}
         self._key: str | None = None
-        self._zero_shot: tuple[Any, tuple[SegmenterOutput, torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+        self._zero_shot: tuple[_ZeroShotKey, _ZeroShot] | None = None
         self._features: tuple[str, T.ImageFeatures] | None = None
         self._fingerprint: str | None = None
         self.stats = {"image_encodes": 0, "text_encodes": 0, "predicts": 0}
@@ -360,7 +364,7 @@ class Predictor:
         strength: float = T.DEFAULT_STRENGTH,
         gamma: float = T.DEFAULT_GAMMA,
         features: Sequence[str] = T.FEATURES,
-        crs: Any = None,
+        crs: Any = None,  # anything pyproj.CRS.from_user_input accepts (str, EPSG int, pyproj/rasterio CRS, dict)
     ) -> PromptSet:
         """Teach the current image's map from labelled pixels; returns the *taught* prompt set.
 

@@ -28,14 +28,23 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from affine import Affine
+
+    from lslib.prompt_set import PromptSet
+
+#: maps stride-4 scores ``(1, K, h, w)`` to the image's full grid (``Predictor``: ``upsample_to``)
+Upsample = Callable[[torch.Tensor], torch.Tensor]
 
 #: stride of the decoder grid the head works on (``ImageEmbedding.pixels``)
 STRIDE = 4
@@ -116,7 +125,7 @@ class Point:
 
 
 def to_cells(
-    points: Sequence[Point], transform: Any, shape: tuple[int, int], valid: np.ndarray, names: Sequence[str]
+    points: Sequence[Point], transform: Affine, shape: tuple[int, int], valid: np.ndarray, names: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Points -> ``(rows, cols)`` full-resolution pixels, class indices into ``names`` and notes on dropped points.
 
@@ -200,7 +209,7 @@ class TaughtHead:
         grams = [kernel(u[k], self.support[k].to(u[k]), self.gamma) for k in self.features]
         return torch.stack(grams).mean(0)
 
-    def correction(self, feats: ImageFeatures, upsample: Any, chunk_values: int = 1 << 22) -> torch.Tensor:
+    def correction(self, feats: ImageFeatures, upsample: Upsample, chunk_values: int = 1 << 22) -> torch.Tensor:
         """The logit correction on the image's full grid ``(1, K, H, W)``; ``upsample`` maps stride 4 to it.
 
         The pixel-feature kernel is evaluated on the stride-4 grid and its ``K``-channel result upsampled; the
@@ -225,7 +234,7 @@ class TaughtHead:
                 out[0, :, r0 : r0 + rows_per_chunk] += (d.T / n_kinds).reshape(k, -1, w)
         return out
 
-    def apply(self, scores: torch.Tensor, feats: ImageFeatures, upsample: Any) -> torch.Tensor:
+    def apply(self, scores: torch.Tensor, feats: ImageFeatures, upsample: Upsample) -> torch.Tensor:
         """Apply the head to zero-shot ``scores``.
 
         Returns taught scores ``g = softmax_k(a log f + correction)`` ``(1, K, H, W)``; ``scores`` as they
@@ -287,7 +296,7 @@ def fit_head(
         return head
 
 
-def _fit(head: TaughtHead, labels: Any, prior: torch.Tensor, max_iter: int) -> None:
+def _fit(head: TaughtHead, labels: npt.ArrayLike, prior: torch.Tensor, max_iter: int) -> None:
     k = len(head.classes)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= k):
@@ -427,7 +436,7 @@ def check_compatible(head: TaughtHead, classes: Sequence[str], bands: Sequence[s
                          "load the model it was taught with (see the prompt set's teaching.model) or teach again")
 
 
-def save_taught(prompts: Any, path: str | Path) -> Path:
+def save_taught(prompts: PromptSet, path: str | Path) -> Path:
     """Write a taught prompt set.
 
     Writes the YAML (classes + ``teaching:`` points, CRS, counts, provenance) and a
@@ -473,7 +482,7 @@ def save_taught(prompts: Any, path: str | Path) -> Path:
 _LOADED: dict[tuple[str, str], Teaching] = {}
 
 
-def teaching_of(prompts: Any) -> Teaching | None:
+def teaching_of(prompts: PromptSet) -> Teaching | None:
     """The :class:`Teaching` of a prompt set (loaded from its sidecar when read from YAML), or None."""
     raw = prompts.extra.get("teaching") if getattr(prompts, "extra", None) else None
     if raw is None or isinstance(raw, Teaching):
@@ -481,7 +490,7 @@ def teaching_of(prompts: Any) -> Teaching | None:
     return _load_teaching(raw, Path(prompts.extra.get("path", ".")), tuple(prompts.names))
 
 
-def _load_teaching(doc: Any, yaml_path: Path, classes: tuple[str, ...]) -> Teaching:
+def _load_teaching(doc: object, yaml_path: Path, classes: tuple[str, ...]) -> Teaching:
     from safetensors.torch import load as st_load
 
     where = yaml_path.name

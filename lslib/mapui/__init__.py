@@ -8,7 +8,8 @@
 Layering: :mod:`lslib.inference` (Predictor) <- this package <- the notebooks. Panels call the predictor,
 never the model. Modules: ``app`` (MapApp), ``prompt_editor`` (prompt rows), ``aoi`` (AOI clipping and size guard),
 ``imagery`` (images, references, STAC), ``render`` (index maps, colours, PNG), ``analysis`` (areas,
-agreement, point accuracy, export), ``panel_aoi`` and ``panel_analysis`` (the panels).
+agreement, point accuracy, export), ``common`` (panel helpers), ``panel_aoi``, ``panel_analysis`` and
+``panel_teach`` (the panels), ``view`` (a finished ``lslib predict`` folder on a leafmap map).
 """
 
 from lslib.mapui.app import MapApp, quick_map

@@ -11,13 +11,17 @@ mapped to a reference class code (:func:`match_prompts`), in this order:
    similarity. Nearest always matches
    something; the similarity is reported in the mapping table so a poor match is visible.
 
-Unknown pixels count as misses; reference nodata is ignored.
+``overrides`` (``{prompt name: reference class name or None}``) replaces any of these (``how = "given"``;
+``None``: the prompt is not scored, its pixels count as misses). Unknown pixels count as misses; reference
+nodata is ignored. IoU and mIoU are computed over the *scored* reference classes only (present in the reference
+and matched by some prompt); a reference class no prompt matches, and a prompt whose class has no reference
+pixel, are listed in ``not_prompted`` / ``not_in_reference`` instead of scoring IoU 0.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,19 +61,42 @@ def areas_figure(table: pd.DataFrame, colours: dict[str, str]) -> Any:
     return fig
 
 
-def match_prompts(prompts: PromptSet, taxonomy: str, text_embed: TextEmbed | None) -> pd.DataFrame:
-    """Reference code for each prompt: ``prompt, code, reference_class, how, similarity`` (see module doc)."""
+def match_prompts(
+    prompts: PromptSet,
+    taxonomy: str,
+    text_embed: TextEmbed | None,
+    overrides: Mapping[str, str | None] | None = None,
+) -> pd.DataFrame:
+    """Reference code for each prompt: ``prompt, code, reference_class, how, similarity`` (see module doc).
+
+    Args:
+        prompts: the prompt set of the map.
+        taxonomy: the reference's taxonomy key.
+        text_embed: the text encoder for free text (``None``: free text stays unmatched).
+        overrides: ``{prompt name: reference class name, or None to leave the prompt unscored}``; these
+            rows say ``how = "given"``.
+
+    Raises:
+        KeyError: an override names a prompt not in ``prompts`` or a class not in the taxonomy.
+    """
     from lslib.prompt_set import ClassPrompt
     from lslib.taxonomy import crosswalk, get_taxonomy
 
     tax = get_taxonomy(taxonomy)
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(prompts.names))
+    if unknown:
+        raise KeyError(f"overrides name prompts not in the set: {unknown} (prompts: {list(prompts.names)})")
     cw = crosswalk(prompts.taxonomy, tax) if prompts.taxonomy else {}
     rows: list[dict[str, Any]] = []
     pending: list[int] = []
     for i, p in enumerate(prompts):
         row: dict[str, Any] = {"prompt": p.name, "code": -1, "reference_class": "", "how": "", "similarity": math.nan}
         targets = cw.get(p.code, ()) if p.code is not None else None
-        if targets:
+        if p.name in overrides:
+            given = overrides[p.name]
+            row.update(code=-1 if given is None else tax.by_name(given).code, how="given")
+        elif targets:
             row.update(code=targets[0], how="crosswalk" + (f" (first of {len(targets)})" if len(targets) > 1 else ""))
         elif targets is not None and p.code is not None and cw:
             row.update(how="crosswalk: no counterpart")
@@ -99,12 +126,27 @@ def match_prompts(prompts: PromptSet, taxonomy: str, text_embed: TextEmbed | Non
     return pd.DataFrame(rows, columns=["prompt", "code", "reference_class", "how", "similarity"])
 
 
-def agreement(prediction: Prediction, reference: xr.DataArray, text_embed: TextEmbed | None = None) -> dict[str, Any]:
+def agreement(
+    prediction: Prediction,
+    reference: xr.DataArray,
+    text_embed: TextEmbed | None = None,
+    overrides: Mapping[str, str | None] | None = None,
+) -> dict[str, Any]:
     """Crosswalk-based agreement of the map with ``reference`` (``(y, x)`` codes, ``attrs["taxonomy"]``).
 
+    Args:
+        prediction: the map.
+        reference: the reference label on any grid (reprojected to the map's when needed).
+        text_embed: the text encoder that matches free-text prompts (:func:`match_prompts`).
+        overrides: ``{prompt name: reference class name or None}``, see :func:`match_prompts`.
+
     Returns:
-        ``{"miou", "oa", "per_class" (DataFrame by reference code), "confusion" (ConfusionMatrix),
-        "mapping" (DataFrame, :func:`match_prompts`), "pixels", "taxonomy"}``.
+        ``{"miou" (over the scored classes), "oa" (all labelled pixels), "oa_scored" (pixels of scored
+        classes), "per_class" (DataFrame by reference code, scored classes only), "confusion"
+        (ConfusionMatrix over every class present or prompted), "mapping" (DataFrame, :func:`match_prompts`),
+        "not_prompted" (reference classes present that no prompt matches: ``name, percent`` of the labelled
+        pixels), "not_in_reference" (``prompt, reference_class, percent`` of the map on labelled pixels, for
+        prompts whose class has no reference pixel or that are unscored), "pixels", "taxonomy", "names"}``.
     """
     from lslib.data.readers import reproject_label
     from lslib.data.readers.common import same_grid
@@ -118,7 +160,7 @@ def agreement(prediction: Prediction, reference: xr.DataArray, text_embed: TextE
     class_map = prediction.class_map
     ref = reference if same_grid(reference, class_map) else reproject_label(reference, class_map)
     ref_codes = np.asarray(ref.values).astype(np.int64)
-    mapping = match_prompts(prediction.prompts, tax.key, text_embed)
+    mapping = match_prompts(prediction.prompts, tax.key, text_embed, overrides)
     lut = np.asarray([*mapping["code"], -1], dtype=np.int64)  # index -1 (unknown) -> -1
     idx = np.asarray(class_map.values).astype(np.int64)
     pred_codes = lut[np.where(idx >= 0, idx, len(lut) - 1)]
@@ -128,10 +170,35 @@ def agreement(prediction: Prediction, reference: xr.DataArray, text_embed: TextE
     present = sorted(set(np.unique(ref_codes[valid]).tolist()) | ({int(c) for c in lut if c >= 0}))
     cm = ConfusionMatrix(present).update(pred_codes, ref_codes, valid)
     names = {c: tax.by_code(c).name for c in present}
+    in_ref = set(np.unique(ref_codes[valid]).tolist())
+    prompted = {int(c) for c in lut if c >= 0}
+    scored = [c for c in present if c in in_ref and c in prompted]
+    frame = cm.to_frame(names)
+    per_class = frame.loc[scored]
+    support = frame["support"]
+    scored_px = int(support.loc[scored].sum())
+    correct = int(np.diag(cm.matrix)[[present.index(c) for c in scored]].sum())
+    idx_valid = idx[valid]
+    not_in_ref = [
+        {
+            "prompt": row.prompt,
+            "reference_class": row.reference_class or "(not scored)",
+            "percent": 100.0 * float((idx_valid == i).mean()),
+        }
+        for i, row in enumerate(mapping.itertuples())
+        if row.code < 0 or row.code not in in_ref
+    ]
     return {
-        "miou": cm.miou(),
+        "miou": float(per_class["iou"].mean()) if scored else math.nan,
         "oa": cm.overall_accuracy(),
-        "per_class": cm.to_frame(names),
+        "oa_scored": correct / scored_px if scored_px else math.nan,
+        "per_class": per_class,
+        "not_prompted": pd.DataFrame(
+            [{"name": names[c], "percent": 100.0 * float(support.loc[c]) / cm.total} for c in present
+             if c in in_ref and c not in prompted],
+            columns=["name", "percent"],
+        ),
+        "not_in_reference": pd.DataFrame(not_in_ref, columns=["prompt", "reference_class", "percent"]),
         "confusion": cm,
         "mapping": mapping,
         "pixels": cm.total,

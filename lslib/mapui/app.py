@@ -263,13 +263,17 @@ class MapApp:
 
         return areas_table(self._need_prediction())
 
-    def agreement(self) -> dict[str, Any]:
-        """Agreement with the reference (see :func:`lslib.mapui.analysis.agreement`)."""
+    def agreement(self, overrides: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+        """Agreement with the reference (see :func:`lslib.mapui.analysis.agreement`).
+
+        Args:
+            overrides: ``{prompt name: reference class name or None}`` replacing the automatic matching.
+        """
         from lslib.mapui.analysis import agreement
 
         if self.reference is None:
             raise ValueError("no reference label: pass reference= (a label DataArray or path) to MapApp")
-        return agreement(self._need_prediction(), self.reference, self.predictor.text_embeddings)
+        return agreement(self._need_prediction(), self.reference, self.predictor.text_embeddings, overrides)
 
     def export(self, folder: str | Path, *, overwrite: bool = False) -> dict[str, Path]:
         """Write the classes COG, confidence COG, prompts.yaml and polygons.gpkg into ``folder``.

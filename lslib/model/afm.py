@@ -37,4 +37,5 @@ class AttentionFusion(nn.Module):
         pooled = torch.cat([f.mean((2, 3)), a.mean((2, 3))], dim=1)
         a = a * torch.sigmoid(self.channel(pooled))[:, :, None, None]
         a = a * torch.sigmoid(self.spatial(torch.cat([a.mean(1, keepdim=True), a.amax(1, keepdim=True)], dim=1)))
-        return f + self.out(a)
+        fused: torch.Tensor = f + self.out(a)
+        return fused

@@ -24,8 +24,9 @@ from lslib.model.image_encoder import HieraEncoder, load_strict
 from lslib.model.landsegmenter import SAR_POLARISATIONS, LandSegmenter, Neck
 from lslib.model.spectral_adapter import SpectralAdapter
 
-#: 2: inputs are stretched robustly per image (mean ± 2 std per band, :func:`normalise_bands`); version 1
-#: checkpoints were trained on fixed reflectance scaling and give wrong maps under version 2 inputs.
+#: 2: inputs are stretched robustly per image (mean ± 2 std per band,
+#: :func:`~lslib.model.spectral_adapter.normalise_bands`); version 1 checkpoints were trained on fixed reflectance
+#: scaling and give wrong maps under version 2 inputs.
 FORMAT_VERSION = 2
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle"}
 

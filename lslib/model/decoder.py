@@ -104,10 +104,12 @@ class Attention(nn.Module):
         """``q: (B, Nq, dim)``, ``k, v: (B, Nk, dim)`` (batch may broadcast from 1) -> ``(B, Nq, dim)``."""
         b, nq, _ = q.shape
         if nq == 0 or k.shape[1] == 0:
-            return self.out_proj(q.new_zeros(b, nq, self.inner))
+            empty: Tensor = self.out_proj(q.new_zeros(b, nq, self.inner))
+            return empty
         qh, kh, vh = self._split(self.q_proj(q)), self._split(self.k_proj(k)), self._split(self.v_proj(v))
         out = F.scaled_dot_product_attention(qh, kh, vh)
-        return self.out_proj(out.transpose(1, 2).reshape(b, nq, self.inner))
+        fused: Tensor = self.out_proj(out.transpose(1, 2).reshape(b, nq, self.inner))
+        return fused
 
 
 class TwoWayBlock(nn.Module):

@@ -99,7 +99,8 @@ class DenseAlignmentHead(nn.Module):
 
     def similarity(self, pixels: Tensor, text: Tensor) -> Tensor:
         """Alias of :meth:`forward`: ``(B, in_dim, H, W)``, ``(K|B×K, text_dim)`` -> ``(B, K, H, W)`` in [-1, 1]."""
-        return self(pixels, text)
+        sim: Tensor = self(pixels, text)
+        return sim
 
     def scale(self) -> Tensor:
         """``exp(logit_scale)`` clamped at 100: the inverse temperature (scalar tensor)."""

@@ -108,7 +108,8 @@ class Neck(nn.Module):
     def forward(self, f3: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
         """Stage-3 and stage-4 features -> the decoder input at stage 3's resolution."""
         up = F.interpolate(self.p4(f4), size=f3.shape[-2:], mode="bilinear", align_corners=False)
-        return self.smooth(self.p3(f3) + up)
+        neck: torch.Tensor = self.smooth(self.p3(f3) + up)
+        return neck
 
 
 class LandSegmenter(nn.Module):

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Self, TypeVar
+from typing import Any, Literal, NamedTuple, Self, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -377,13 +377,16 @@ def _quiet_loading() -> Iterator[None]:
     """Hide transformers' "Loading weights" bar while loading local files (restored afterwards)."""
     from transformers.utils import logging as hf_logging
 
+    # transformers leaves these unannotated; both take nothing and return None
+    disable = cast("Callable[[], None]", hf_logging.disable_progress_bar)
+    enable = cast("Callable[[], None]", hf_logging.enable_progress_bar)
     enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
+    disable()
     try:
         yield
     finally:
         if enabled:
-            hf_logging.enable_progress_bar()
+            enable()
 
 
 def _hub_cache_dir() -> str:

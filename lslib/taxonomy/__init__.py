@@ -8,7 +8,7 @@ Two modules, read in this order: :mod:`~lslib.taxonomy.products` (the classes :c
 :class:`LandCoverClass` and :class:`HubConcept`, the registry read from the YAML tables, and the lookups
 :func:`get_taxonomy`, :func:`list_taxonomies`, :func:`hub_vocabulary`) and :mod:`~lslib.taxonomy.crosswalks`
 (:func:`crosswalk`, :func:`lut`, :func:`remap`, :func:`class_histogram`), which reads the registry;
-``products`` never imports ``crosswalk``.
+``products`` never imports ``crosswalks``.
 
 Crosswalks between products come from, in order of precedence: exact code maps (``parent`` links such as
 CORINE level 3 -> 2 -> 1 or NLCD -> its 8-class generalisation, and ``derived_from`` recodes such as

@@ -1,1 +1,1 @@
-"""Training on LAS: datasets, losses, trainer, checkpoints and evaluation."""
+"""Training on LAS: datasets, losses, trainer, checkpoints, evaluation, :mod:`~lslib.training.baselines`."""

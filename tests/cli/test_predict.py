@@ -120,3 +120,36 @@ def test_untrained_variant_warns_loudly(tmp_path: Path, capsys: pytest.CaptureFi
     img = image(tmp_path / "img.tif", size=32)
     assert run("--image", img, "--prompts", "water", "--out", tmp_path / "o", "--variant", "tiny", "-q") == 0
     assert "UNTRAINED" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("importlib.util").util.find_spec("open_clip") is None,
+                    reason="the CLIP BPE vocabulary comes from `pip install --no-deps open-clip-torch` (make install)")
+def test_official_fusion_with_a_local_clip_folder(tmp_path: Path, checkpoint: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``lslib predict --clip FOLDER --mode official --phrases max``: a randomly initialised CLIP saved as a user's
+    downloaded folder; the map is written and ``map.json`` says which knowledge, reduction and threshold made it."""
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(0)
+    common = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2}
+    cfg = CLIPConfig(text_config=common | {"max_position_embeddings": 77, "eos_token_id": 49407, "pad_token_id": 49407},
+                     vision_config=common | {"image_size": 64, "patch_size": 16}, projection_dim=32)
+    clip = tmp_path / "clip"
+    CLIPModel(cfg).save_pretrained(clip)
+    img, out = image(tmp_path / "img.tif"), tmp_path / "out"
+    assert run("--image", img, "--prompts", "water, forest, cropland", "--out", out, "--checkpoint", checkpoint,
+               "--clip", clip, "--mode", "official", "--phrases", "max", "--thr", 0.4, "-q") == 0  # fmt: skip
+    doc = json.loads((out / "map.json").read_text())
+    assert (doc["fusion_mode"], doc["clip_knowledge"], doc["phrase_reduction"], doc["official_thr"]) == (
+        "official", str(clip), "max", 0.4)
+    with rasterio.open(out / "class_map.tif") as src:
+        assert src.read(1).shape == (72, 72)
+    capsys.readouterr()
+
+
+def test_a_hub_clip_offline_fails_at_once(tmp_path: Path, checkpoint: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert run("--image", image(tmp_path / "img.tif"), "--prompts", "water, forest", "--out", tmp_path / "out",
+               "--checkpoint", checkpoint, "--clip", "openai/clip-vit-base-patch16", "-q") == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "offline" in err and "hf download openai/clip-vit-base-patch16 --local-dir" in err
+    assert not (tmp_path / "out" / "class_map.tif").exists()  # nothing written before the refusal

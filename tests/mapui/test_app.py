@@ -366,3 +366,17 @@ def test_image_from_geotiff_paths(sample, tmp_path: Path) -> None:  # type: igno
         load_image(rgb)
     da = load_image(rgb, sensor="naip", bands="red,green,blue")
     assert da.sizes["band"] == 3 and np.isfinite(da["wavelength"].values).all()
+
+
+def test_agreement_overrides_and_unscored_classes(app, scene) -> None:  # type: ignore[no-untyped-def]
+    app.editor.set_prompts(["water", "forest", "snow"])
+    res = app.agreement(overrides={"forest": "Rangeland", "snow": None})
+    by_prompt = res["mapping"].set_index("prompt")
+    assert by_prompt.loc["forest", "reference_class"] == "Rangeland" and by_prompt.loc["forest", "how"] == "given"
+    assert by_prompt.loc["snow", "code"] == -1
+    scored = set(res["per_class"]["name"])
+    assert "Trees" not in scored and "Trees" in set(res["not_prompted"]["name"])  # reported, not IoU 0
+    assert "snow" in set(res["not_in_reference"]["prompt"])
+    assert res["miou"] == pytest.approx(res["per_class"]["iou"].mean())
+    with pytest.raises(KeyError, match="not in the set"):
+        app.agreement(overrides={"ocean": "Water"})

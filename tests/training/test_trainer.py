@@ -102,6 +102,17 @@ def test_zero_shot_and_light_finetune(las_root: Path, tmp_path: Path) -> None:
     assert set(zs["iou"]) <= {
         c.name for c in __import__("lslib.taxonomy").taxonomy.get_taxonomy("esa_worldcover").classes
     }
+    assert zs["metric"].startswith("one confusion matrix over all scored pixels of all chips")
+    # the official rule and the phrase-list knowledge (max over each class's name + synonyms) run on the protocol
+    official = evaluate_zero_shot(model, data, target_taxonomy="esa_worldcover", limit=3, fusion="official", thr=0.3,
+                                  reduction="max")
+    assert official["chips"] == zs["chips"] and 0.0 <= official["oa"] <= 1.0
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "base" / "best"), "--data", str(las_root), "--subsets",
+                 "mini-terramesh-s2-esri", "--split", "all", "--protocol", "zero-shot", "--target-taxonomy",
+                 "esa_worldcover", "--fusion", "official", "--thr", "0.3", "--phrases", "mean", "--limit", "2",
+                 "--out", str(out)]) == 0
+    assert "one confusion matrix" in __import__("json").loads(out.read_text())["metric"]
 
     assert (
         main(

@@ -144,8 +144,9 @@ def open_image(
     Returns:
         ``(band, y, x)`` float32 with NaN nodata; coords ``band`` (names) and ``wavelength`` (µm); CRS and
         transform via rioxarray (a pixel grid for PNG/JPEG without georeferencing, with a
-        :class:`PixelCoordinatesWarning`); attrs ``radiometry`` (``"reflectance"``, ``"display"`` or
-        ``"sar_db"``), ``radiometry_source`` (``"gdal tags (scale/offset)"``, ``"stac raster:bands"``,
+        :class:`~lslib.data.images.files.PixelCoordinatesWarning`); attrs ``radiometry``
+        (``"reflectance"``, ``"display"`` or ``"sar_db"``), ``radiometry_source`` (``"gdal tags (scale/offset)"``,
+        ``"stac raster:bands"``,
         ``"sensor preset landsat8 (...)"``, ``"user --scale ..."``, ``"float data"``, ``"uint8 display
         convention (DN/255)"``, ``"assumed ..."``), ``scale``, ``offset`` (per band lists when they differ) and
         ``units``.

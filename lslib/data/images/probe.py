@@ -77,7 +77,7 @@ def image_header(source: Any) -> ImageHeader | None:
     ``None`` for the inputs without one header: a DataArray, a STAC item, a Sentinel-2 band folder.
 
     Raises:
-        FileNotFoundError, ValueError, RasterReadError: as :func:`open_image` for the same path.
+        FileNotFoundError, ValueError, RasterReadError: as :func:`~lslib.data.images.open.open_image` for the same path.
     """
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning

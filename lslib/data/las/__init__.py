@@ -12,6 +12,9 @@ A build follows the modules in this order:
 6. :mod:`~lslib.data.las.build` - the whole build: points, then chips in parallel with Dask, resumable.
 7. :mod:`~lslib.data.las.report` - written / rejected / failed with reasons, class frequencies, an index.
 
+Before an online build, :mod:`~lslib.data.las.check` (``lslib las check``) signs and loads one item per
+collection of a recipe and reports what the API serves.
+
 The public names are exported here and imported on first use (``import lslib.data.las.recipes`` stays light).
 """
 

@@ -15,7 +15,7 @@ For each point of a subset (:mod:`lslib.data.las.recipes`):
 
 The same code runs against Planetary Computer or the loopback STAC API over the sample mirror.
 Points already written or rejected are skipped, so a killed build resumes where it stopped and a
-finished build does nothing. Chips are built in parallel with Dask (:func:`build_las`).
+finished build does nothing. Chips are built in parallel with Dask (:func:`~lslib.data.las.build.build_las`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from lslib.data.las.search import (  # noqa: F401  (re-exported: the builder's p
     StacUnreachableError,
     check_stac,
     chip_geobox,
+    declare_raster_bands,
     item_shape,
     search_items,
     wgs84_polygon,
@@ -69,13 +70,20 @@ def _configure_gdal() -> None:
     odc.stac.configure_rio(cloud_defaults=True, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
 
 
-def _load(item: Any, bands: Sequence[str], geobox: Any, resampling: str) -> xr.Dataset:
+def load_bands(item: Any, bands: Sequence[str], geobox: Any, resampling: str, dtype: str | None = None) -> xr.Dataset:
+    """Load odc-stac ``bands`` of one item onto ``geobox`` (first time step).
+
+    Raises:
+        Rejected: an asset is missing ("missing band").
+        AssetReadError: a file cannot be read.
+    """
     import odc.stac
 
     _configure_gdal()
     missing = [b for b in bands if b.split(".")[0] not in item.assets]
     if missing:
         raise Rejected("missing band", f"item {item.id} has no asset for {missing} (it has {sorted(item.assets)})")
+    item = declare_raster_bands(item, [b.split(".")[0] for b in bands if "." in b], dtype)
     try:
         ds = odc.stac.load([item], bands=list(bands), geobox=geobox, resampling=resampling, chunks=None)
     except Exception as exc:  # odc-stac reports unreadable files as a bare AssertionError
@@ -94,7 +102,7 @@ def load_image(recipe: Recipe, item: Any, geobox: Any) -> tuple[np.ndarray, np.n
         (image (C, H, W) float32 with NaN nodata, nodata mask (H, W) bool, cloud mask (H, W) bool).
     """
     spec = recipe.image
-    ds = _load(item, list(spec.bands.values()), geobox, spec.resampling)
+    ds = load_bands(item, list(spec.bands.values()), geobox, spec.resampling, spec.dtype)
     baseline = s2_offset_from_properties(item.properties) if spec.s2_baseline_offset else None
     offset = spec.offset + (baseline or 0.0)
     layers, nodata = [], np.zeros(geobox.shape, dtype=bool)
@@ -114,7 +122,7 @@ def load_image(recipe: Recipe, item: Any, geobox: Any) -> tuple[np.ndarray, np.n
     image = np.stack(layers)
     cloud = np.zeros(geobox.shape, dtype=bool)
     if spec.mask is not None:
-        m = _load(item, [spec.mask.band], geobox, "nearest")[spec.mask.band].values.astype(np.int64)
+        m = load_bands(item, [spec.mask.band], geobox, "nearest")[spec.mask.band].values.astype(np.int64)
         if spec.mask.kind == "classes":
             cloud = np.isin(m, spec.mask.invalid)
             nodata |= np.isin(m, spec.mask.nodata)
@@ -148,7 +156,7 @@ def load_label(recipe: Recipe, item: Any, geobox: Any) -> np.ndarray:
 
     spec = recipe.label
     tax = get_taxonomy(spec.taxonomy)
-    da = _load(item, [spec.band], geobox, spec.resampling)[spec.band]
+    da = load_bands(item, [spec.band], geobox, spec.resampling)[spec.band]
     raw = da.values
     fill = tax.nodata if tax.nodata is not None else 0
     asset_nodata = da.attrs.get("nodata")
@@ -175,6 +183,52 @@ def _when(item: Any) -> str | None:
     return when.isoformat() if when is not None else None
 
 
+#: Rejections of one image item that another candidate item may avoid.
+RETRIED = ("cloud", "nodata", "missing band", "implausible values")
+
+
+def _image_quality(recipe: Recipe, item: Any, geobox: Any) -> tuple[np.ndarray, float, float]:
+    """The chip's image of ``item`` and its nodata and cloud fractions, or :class:`Rejected`."""
+    q = recipe.quality
+    image, nodata, cloud = load_image(recipe, item, geobox)
+    nodata_frac, cloud_frac = float(nodata.mean()), float(cloud.mean())
+    if nodata_frac > q.max_nodata_fraction:
+        raise Rejected(
+            "nodata",
+            f"{nodata_frac:.1%} of the chip has no data (limit {q.max_nodata_fraction:.0%})",
+            nodata_fraction=nodata_frac,
+        )
+    if cloud_frac > q.max_cloud_fraction:
+        raise Rejected(
+            "cloud", f"{cloud_frac:.1%} cloud/shadow (limit {q.max_cloud_fraction:.0%})", cloud_fraction=cloud_frac
+        )
+    return image, nodata_frac, cloud_frac
+
+
+def pick_image(recipe: Recipe, items: Sequence[Any], geobox: Any) -> tuple[Any, np.ndarray, float, float]:
+    """The first of ``items`` (best first) whose chip passes the image filters, up to ``image.candidates``.
+
+    Returns:
+        (item, image, nodata fraction, cloud fraction).
+
+    Raises:
+        Rejected: every candidate failed; the reason is the best candidate's, the detail lists all.
+    """
+    tried: list[tuple[Any, Rejected]] = []
+    for item in items[: recipe.image.candidates]:
+        try:
+            return (item, *_image_quality(recipe, item, geobox))
+        except Rejected as rej:
+            if rej.reason not in RETRIED:
+                raise
+            tried.append((item, rej))
+    first = tried[0][1]
+    if len(tried) == 1:
+        raise first
+    detail = "; ".join(f"{item.id}: {rej}" for item, rej in tried)
+    raise Rejected(first.reason, f"{len(tried)} candidate items failed: {detail}", **first.values)
+
+
 def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
     """Build one chip dataset (no writing). Raises :class:`Rejected` with the reason otherwise."""
     from lslib.taxonomy import get_taxonomy
@@ -191,6 +245,7 @@ def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
         Point(lon, lat).buffer(1e-7),
         recipe.image.datetime,
         recipe.image.max_cloud,
+        recipe.image.query,
     )
     if not probe:
         raise Rejected(
@@ -203,23 +258,13 @@ def make_chip(recipe: Recipe, point: dict[str, Any], url: str) -> xr.Dataset:
     items = [i for i in probe if item_shape(i).contains(chip_poly)]
     if not items:
         raise Rejected("image does not cover the chip", f"{len(probe)} item(s) touch the point, none the whole chip")
-    item = items[0]
-    image, nodata, cloud = load_image(recipe, item, geobox)
-    nodata_frac, cloud_frac = float(nodata.mean()), float(cloud.mean())
-    if nodata_frac > q.max_nodata_fraction:
-        raise Rejected(
-            "nodata",
-            f"{nodata_frac:.1%} of the chip has no data (limit {q.max_nodata_fraction:.0%})",
-            nodata_fraction=nodata_frac,
-        )
-    if cloud_frac > q.max_cloud_fraction:
-        raise Rejected(
-            "cloud", f"{cloud_frac:.1%} cloud/shadow (limit {q.max_cloud_fraction:.0%})", cloud_fraction=cloud_frac
-        )
+    item, image, nodata_frac, cloud_frac = pick_image(recipe, items, geobox)
     if recipe.label.same_item:
         label_item = item
     else:
-        found = search_items(recipe, url, recipe.label.collection, chip_poly, recipe.label.datetime, None)
+        found = search_items(
+            recipe, url, recipe.label.collection, chip_poly, recipe.label.datetime, None, recipe.label.query
+        )
         if not found:
             raise Rejected("label does not cover the chip", f"no {recipe.label.collection} item covers the chip")
         label_item = found[0]

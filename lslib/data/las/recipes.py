@@ -55,6 +55,13 @@ class ImageSpec:
         nodata: DN marking no data (None: only NaN).
         mask: optional cloud mask.
         resampling: when the chip grid differs from the item's grid.
+        query: item property filters in the STAC query-extension form, ``{property: {op: value}}``
+            (see :func:`lslib.data.las.search.matches_query`), e.g. ``{platform: {in: [landsat-8,
+            landsat-9]}}``; sent to APIs that support it and always applied to the items found.
+        candidates: items tried, best first, before a point is rejected for cloud, nodata, a
+            missing band or implausible values (1: only the best item).
+        dtype: data type of multi-band assets that list ``eo:bands`` but no ``raster:bands``
+            (Planetary Computer's NAIP ``image``); None reads it from the file.
     """
 
     collection: str
@@ -69,6 +76,9 @@ class ImageSpec:
     nodata: float | None = 0
     mask: MaskSpec | None = None
     resampling: Resampling = "bilinear"
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    candidates: int = 1
+    dtype: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ class LabelSpec:
     ``same_item`` takes the label from the image item itself (e.g. Sentinel-2 SCL).
     ``resampling``: ``nearest`` for products at the chip GSD or finer-to-equal, ``mode`` for
     products finer than the chip (majority of the covered pixels).
+    ``query``: item property filters, as :attr:`ImageSpec.query` (e.g. CDL's
+    ``{usda_cdl:type: {eq: cropland}}``).
     """
 
     collection: str
@@ -86,6 +98,7 @@ class LabelSpec:
     datetime: str | None = None
     resampling: Resampling = "nearest"
     same_item: bool = False
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -198,6 +211,10 @@ def parse_recipe(doc: dict[str, Any], *, where: str = "recipe") -> Recipe:
     if bad:
         raise ValueError(f"{where}.image.bands: {bad} are not {image_spec.sensor} bands; valid: {sorted(known)}")
     get_taxonomy(label_spec.taxonomy)  # unknown taxonomy -> ValueError with suggestions
+    for part, spec in (("image", image_spec), ("label", label_spec)):
+        _check_query(spec.query, f"{where}.{part}.query")
+    if image_spec.candidates < 1:
+        raise ValueError(f"{where}.image.candidates must be >= 1, got {image_spec.candidates}")
     if chip.size < 8 or chip.gsd <= 0:
         raise ValueError(f"{where}.chip: size must be >= 8 pixels and gsd > 0 metres, got {chip}")
     for name in ("max_nodata_fraction", "max_cloud_fraction", "min_labelled_fraction", "single_class_quota"):
@@ -205,6 +222,23 @@ def parse_recipe(doc: dict[str, Any], *, where: str = "recipe") -> Recipe:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{where}.quality.{name} must be a fraction in [0, 1], got {value}")
     return recipe
+
+
+QUERY_OPS = ("eq", "neq", "in", "lt", "lte", "gt", "gte", "contains")
+
+
+def _check_query(query: Any, where: str) -> None:
+    if not isinstance(query, dict):
+        raise ValueError(f"{where} must be a mapping {{property: {{op: value}}}}, got {query!r}")
+    for prop, ops in query.items():
+        if not isinstance(ops, dict) or not ops:
+            raise ValueError(f"{where}.{prop} must be a mapping {{op: value}}, got {ops!r}")
+        bad = [op for op in ops if op not in QUERY_OPS]
+        if bad:
+            raise ValueError(f"{where}.{prop}: unknown operator(s) {bad}; valid: {', '.join(QUERY_OPS)}")
+        for op in ("in", "contains"):
+            if op in ops and not isinstance(ops[op], list):
+                raise ValueError(f"{where}.{prop}.{op} must be a list, got {ops[op]!r}")
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:

@@ -310,7 +310,7 @@ def serve_local(
     """Serve a catalog with ``rustac serve`` (in-memory backend) and wait until it answers.
 
     Args:
-        catalog: the mapping returned by :func:`build_local_catalog`, or its folder.
+        catalog: the mapping returned by :func:`~lslib.data.local_stac.catalog.build_local_catalog`, or its folder.
         host: interface to bind (loopback by default).
         port: TCP port; None picks a free one.
         timeout: seconds to wait for ``GET /collections`` to list every collection.

@@ -22,6 +22,19 @@ try:
 except ImportError:  # pragma: no cover - rasterio without its private error module
     GdalError = OSError
 
+__all__ = [
+    "GdalError",
+    "OutputInUseError",
+    "OutputWriteError",
+    "disk_full_message",
+    "fsync_dir",
+    "make_readable",
+    "read_json",
+    "read_json_text",
+    "sha256_file",
+    "writing",
+]
+
 
 class OutputWriteError(OSError):
     """A write into the output folder failed (disk full, quota, I/O error); the message says what to do.

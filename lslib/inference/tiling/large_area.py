@@ -12,7 +12,7 @@ each window that touches the block is read lazily, encoded and prompted through
 by its normalised blending weight and summed into the block; then argmax, thresholds and nodata give the
 block's class map (:mod:`lslib.inference.codes`) and confidence, written as files of the block's own in
 a hidden folder (:mod:`lslib.inference.outputs`). Imports go one way:
-``tiling -> tiling_parallel -> tiling_windows -> tiling_geometry, tiling_sources, codes``.
+``large_area -> parallel -> windows -> geometry, sources`` (and :mod:`lslib.inference.codes`).
 Before any block, the input's valid-data footprint is checked (:func:`~lslib.inference.tiling.sources.footprint`):
 blocks without a valid pixel are never read, mapped or written, and the run says what it will cost.
 Progress is recorded after each block is durably on disk, so a killed or failed run resumes to the
@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import numpy as np
 import xarray as xr
@@ -65,6 +65,7 @@ from lslib.inference.tiling.parallel import run_blocks
 from lslib.inference.tiling.sources import (
     Bands,
     Footprint,
+    ImageSource,
     InputReadError,
     footprint,
     input_files,
@@ -75,7 +76,12 @@ from lslib.inference.tiling.sources import (
 from lslib.inference.tiling.windows import WindowMapper
 
 if TYPE_CHECKING:
+    from affine import Affine
+    from distributed import Client
+    from torch import nn
+
     from lslib.inference.predictor import Predictor
+    from lslib.inference.teach import Teaching
     from lslib.model.landsegmenter import LandSegmenter
     from lslib.prompt_set import PromptSet
 
@@ -125,7 +131,7 @@ def fusion_settings(pred: Predictor) -> dict[str, Any]:
     return extra
 
 
-def model_checksum(model: Any) -> str:
+def model_checksum(model: nn.Module) -> str:
     """sha256 of the model's state (names, dtypes, shapes, bytes in name order): identifies the weights."""
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
@@ -221,7 +227,8 @@ def _pixel_hectares(da: xr.DataArray, pixel: bool) -> float:
     if crs is None or not crs.is_projected:
         return float("nan")
     rx, ry = da.rio.resolution()
-    return abs(rx * ry) * float(crs.linear_units_factor[1]) ** 2 / 1e4
+    hectares: float = abs(rx * ry) * float(crs.linear_units_factor[1]) ** 2 / 1e4
+    return hectares
 
 
 def _scene_stretch(da: xr.DataArray, fp: Footprint | None, *, region: int = 2048) -> xr.DataArray:
@@ -300,7 +307,7 @@ def _measure(mapper: WindowMapper, block: Block) -> float | None:
     return None
 
 
-def _stage_prompts(staging: Path, name: str, ps: Any, teaching: Any, record: Progress) -> list[Path]:
+def _stage_prompts(staging: Path, name: str, ps: PromptSet, teaching: Teaching | None, record: Progress) -> list[Path]:
     """Write lslib's copy of the prompt set as ``staging/name`` (+ its taught head) and record its sha256.
 
     Recorded before the files get their final names: a prompt file under a final name is always
@@ -356,7 +363,7 @@ def _bounded_gdal_cache(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 @_bounded_gdal_cache
 def map_large_area(
-    source: Any,
+    source: ImageSource,
     prompts: PromptSet | Sequence[str] | str | os.PathLike[str],
     out: str | Path,
     *,
@@ -373,7 +380,7 @@ def map_large_area(
     overwrite: bool = False,
     progress: bool = True,
     workers: int = 0,
-    client: Any = None,
+    client: Client | None = None,
     cache_bytes: int = 256 << 20,
     protect: Sequence[str | os.PathLike[str]] = (),
 ) -> MapResult:
@@ -492,10 +499,11 @@ def _no_valid_pixel(described: str) -> str:
     )
 
 
-def _run(da: xr.DataArray, grid: Grid, pred: Any, ps: Any, teaching: Any, out: Path, paths: dict[str, Path],
-         prompts_name: str, protect: Sequence[Path], signature: str, settings: dict[str, Any], fp: Footprint | None,
-         empty: Sequence[Block], *, state: str, pixel: bool, described: str, checksum: str, version: str,
-         start: float, progress: bool, workers: int, client: Any, cache_bytes: int) -> MapResult:  # fmt: skip
+def _run(da: xr.DataArray, grid: Grid, pred: Predictor, ps: PromptSet, teaching: Teaching | None, out: Path,
+         paths: dict[str, Path], prompts_name: str, protect: Sequence[Path], signature: str,
+         settings: dict[str, Any], fp: Footprint | None, empty: Sequence[Block], *, state: str, pixel: bool,
+         described: str, checksum: str, version: str, start: float, progress: bool, workers: int,
+         client: Client | None, cache_bytes: int) -> MapResult:  # fmt: skip
     """The mapping itself, under the folder's lock: blocks, then COGs, prompt files and sidecar."""
     meta = {"lslib_version": version, **settings, "signature": signature, "labels": labels(ps.names)}
     # the class map's convention tags (LSLIB_CLASSES, LSLIB_UNKNOWN, LSLIB_NODATA) come from lslib.inference.codes
@@ -562,8 +570,8 @@ def _run(da: xr.DataArray, grid: Grid, pred: Any, ps: Any, teaching: Any, out: P
                      blocks_empty=len(empty), plan=plan)  # fmt: skip
 
 
-def _transform(da: xr.DataArray, pixel: bool) -> Any:
+def _transform(da: xr.DataArray, pixel: bool) -> Affine:
     from affine import Affine
 
-    return Affine.identity() if pixel else da.rio.transform()
+    return Affine.identity() if pixel else cast(Affine, da.rio.transform())
 

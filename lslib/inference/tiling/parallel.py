@@ -1,7 +1,7 @@
 """Running the blocks of :func:`lslib.inference.tiling.large_area.map_large_area`: in order, in threads, or on Dask.
 
 Each block is computed by a :class:`~lslib.inference.tiling.windows.WindowMapper` (the serial run's own,
-one per thread, or one per Dask task); imports go one way: ``tiling -> tiling_parallel -> tiling_windows``.
+one per thread, or one per Dask task); imports go one way: ``large_area -> parallel -> windows``.
 
 Whatever computes a block, the calling process writes it and records it (one writer; a block is
 recorded only after its files are durable, progress replaced atomically), and at most ``2 x workers``
@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import xarray as xr
@@ -26,6 +26,15 @@ from lslib.inference.tiling.sources import Footprint
 from lslib.inference.tiling.windows import WindowMapper
 
 BlockResult = tuple[np.ndarray, np.ndarray, int, int]
+
+
+class _AsCompleted(Protocol):
+    """What :func:`_dask_bounded` uses of ``distributed.as_completed`` (unannotated there); futures are Dask's."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def add(self, future: Any) -> None:
+        """Also yield ``future`` when it finishes."""
 
 
 class _Holder:
@@ -74,7 +83,7 @@ def _dask_bounded(client: Any, make: Callable[[Block], Any], blocks: Sequence[Bl
     for _ in range(min(limit, len(queue))):
         b = queue.pop(0)
         futures[make(b)] = b
-    ac = as_completed(list(futures))
+    ac = cast("Callable[[list[Any]], _AsCompleted]", as_completed)(list(futures))
     for fut in ac:
         block = futures.pop(fut)
         yield block, fut.result()
@@ -135,7 +144,8 @@ def run_blocks(
                     local.mapper = WindowMapper(
                         da, grid, predictor.sibling(), prompts, cache_bytes // workers, footprint, source_name
                     )
-                return local.mapper
+                mapper: WindowMapper = local.mapper
+                return mapper
 
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lslib-map")
             results = _bounded(lambda b: pool.submit(lambda: _compute(thread_mapper(), b)), blocks, 2 * workers)

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import rioxarray  # noqa: F401  (the .rio accessor)
@@ -32,6 +32,13 @@ import xarray as xr
 
 from lslib.data.images import PIXEL_SUFFIXES, Bands, PixelCoordinatesWarning, open_image
 from lslib.data.readers.common import RasterReadError
+
+if TYPE_CHECKING:
+    import pystac
+
+#: what :func:`open_source` reads: a Sentinel-2 band folder, a raster file or STAC item JSON path, a pystac
+#: Item, a STAC item dict (parsed JSON: its values are arbitrary) or a ``(band, y, x)`` DataArray
+ImageSource: TypeAlias = "str | os.PathLike[str] | xr.DataArray | Mapping[str, Any] | pystac.Item"
 
 __all__ = [
     "PIXEL_SUFFIXES", "Bands", "Footprint", "InputReadError", "PixelCoordinatesWarning", "footprint", "input_files",

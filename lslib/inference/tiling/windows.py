@@ -8,7 +8,7 @@ mask then give the block's codes (:func:`lslib.inference.codes.encode_class_map`
 Windows shared with the next block are kept in a byte-bounded cache (:class:`ScoreCache`).
 
 Both the serial run (:mod:`lslib.inference.tiling.large_area`) and the workers (:mod:`lslib.inference.tiling.parallel`)
-build their mappers from here: ``tiling -> tiling_parallel -> tiling_windows``, no arrow back.
+build their mappers from here: ``large_area -> parallel -> windows``, no arrow back.
 """
 
 from __future__ import annotations

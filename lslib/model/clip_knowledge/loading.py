@@ -26,13 +26,17 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 from lslib.model.clip_knowledge.alignment import AlignmentKnowledge
 from lslib.model.clip_knowledge.phrases import ClipKnowledge
+
+if TYPE_CHECKING:
+    from transformers import CLIPModel
 
 BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"
 VOCAB_SIZE = 49408  # 256 bytes x 2 (with/without </w>) + 48894 merges + 2 special tokens
@@ -40,7 +44,7 @@ OPENCLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
 
-class ClipUnavailableError(RuntimeError):
+class ClipUnavailableError(OSError):
     """The CLIP asked for cannot be loaded here (offline hub id, missing file, unknown layout)."""
 
 
@@ -205,7 +209,7 @@ def openclip_to_transformers(state: dict[str, torch.Tensor]) -> dict[str, torch.
     return out
 
 
-def load_openclip(path: Path, *, activation: str = "quick_gelu") -> Any:
+def load_openclip(path: Path, *, activation: str = "quick_gelu") -> CLIPModel:
     """A transformers ``CLIPModel`` holding the weights of an OpenCLIP ViT checkpoint file."""
     from transformers import CLIPModel
 
@@ -216,7 +220,13 @@ def load_openclip(path: Path, *, activation: str = "quick_gelu") -> Any:
     if missing or unexpected:
         raise ClipUnavailableError(f"{path}: OpenCLIP weights do not fit: missing {missing[:5]}, "
                                    f"unexpected {unexpected[:5]}")
-    return model.eval()
+    return _eval(model)
+
+
+def _eval(model: CLIPModel) -> CLIPModel:
+    """``model.eval()``, typed: transformers leaves ``PreTrainedModel.eval`` unannotated (it returns the model)."""
+    set_eval = cast("Callable[[], CLIPModel]", model.eval)
+    return set_eval()
 
 
 # --- any spec --------------------------------------------------------------------------------------
@@ -228,11 +238,11 @@ def _openclip_file(folder: Path) -> Path | None:
     return found[0] if found else None
 
 
-def _from_folder(folder: Path, activation: str) -> tuple[Any, Any]:
+def _from_folder(folder: Path, activation: str) -> tuple[CLIPModel, Any]:
     from transformers import CLIPModel, CLIPTokenizer
 
     if (folder / "config.json").is_file() and not _openclip_file(folder):
-        model = CLIPModel.from_pretrained(str(folder), local_files_only=True).eval()
+        model = _eval(CLIPModel.from_pretrained(str(folder), local_files_only=True))
         if (folder / "vocab.json").is_file() or (folder / "tokenizer.json").is_file():
             return model, CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
         return model, bpe_tokenizer(bpe_vocabulary_file(folder))
@@ -245,7 +255,7 @@ def _from_folder(folder: Path, activation: str) -> tuple[Any, Any]:
     return load_openclip(weights, activation=activation), bpe_tokenizer(bpe_vocabulary_file(folder))
 
 
-def _from_hub(spec: str, activation: str) -> tuple[Any, Any]:
+def _from_hub(spec: str, activation: str) -> tuple[CLIPModel, Any]:
     if _offline():
         raise ClipUnavailableError(
             f"{spec!r} is not a local folder or file and lslib is offline (HF_HUB_OFFLINE/LSLIB_OFFLINE): on a "
@@ -265,7 +275,7 @@ def _from_hub(spec: str, activation: str) -> tuple[Any, Any]:
     return _from_folder(Path(snapshot_download(spec)), activation)
 
 
-def load_clip(spec: str | os.PathLike[str], *, activation: str = "quick_gelu") -> tuple[Any, Any, str]:
+def load_clip(spec: str | os.PathLike[str], *, activation: str = "quick_gelu") -> tuple[CLIPModel, Any, str]:
     """``(CLIPModel, tokenizer, name)`` from a folder, an OpenCLIP weights file or (online) a hub id.
 
     Args:
@@ -289,7 +299,9 @@ def load_clip(spec: str | os.PathLike[str], *, activation: str = "quick_gelu") -
     return model, tok, str(spec)
 
 
-def load_clip_knowledge(spec: Any = None, **options: Any) -> ClipKnowledge:
+def load_clip_knowledge(
+    spec: ClipKnowledge | str | os.PathLike[str] | None = None, **options: Any
+) -> ClipKnowledge:
     """The CLIP knowledge for ``spec``, ready for the fusion.
 
     None -> :class:`AlignmentKnowledge` (the offline default); a :class:`ClipKnowledge` -> itself; a path
@@ -302,7 +314,7 @@ def load_clip_knowledge(spec: Any = None, **options: Any) -> ClipKnowledge:
 
     if spec is None or spec == "alignment":
         return AlignmentKnowledge()
-    if hasattr(spec, "probabilities"):
+    if hasattr(spec, "probabilities") and not isinstance(spec, (str, os.PathLike)):  # duck-typed ClipKnowledge
         return spec
     activation = options.pop("activation", "quick_gelu")
     clip, tokenizer, name = load_clip(spec, activation=activation)

@@ -35,7 +35,7 @@ class ClipKnowledge(Protocol):
 
         Args:
             model: the LandSegmenter whose encoder produced ``embedding``.
-            embedding: the cached image embedding (:meth:`LandSegmenter.encode_image`).
+            embedding: the cached image embedding (:meth:`~lslib.model.landsegmenter.LandSegmenter.encode_image`).
             unit_bands: ``(B, C, H, W)`` the bands as the encoder saw them, stretched to [0, 1].
             wavelengths: ``C`` central wavelengths (µm) of ``unit_bands``.
             phrases: per class, its phrases (name first, then synonyms).

@@ -95,7 +95,8 @@ def _call_layer(layer: Any, x: torch.Tensor) -> torch.Tensor:
     """One transformers ``CLIPEncoderLayer`` on ``x`` (its signature changed between releases)."""
     params = inspect.signature(layer.forward).parameters
     out = layer(x, None, None) if "causal_attention_mask" in params else layer(x, attention_mask=None)
-    return out[0] if isinstance(out, tuple) else out
+    hidden: torch.Tensor = out[0] if isinstance(out, tuple) else out
+    return hidden
 
 
 class ProxyClipKnowledge:
@@ -137,7 +138,8 @@ class ProxyClipKnowledge:
     @property
     def device(self) -> torch.device:
         """Where CLIP's weights are."""
-        return next(self.clip.parameters()).device
+        weight: torch.nn.Parameter = next(self.clip.parameters())
+        return weight.device
 
     # --- text ------------------------------------------------------------------------------------
     @torch.inference_mode()
