@@ -305,7 +305,10 @@ class ConfusionMatrix:
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if v > 0.5 * top else "black")
         title = "confusion matrix" + ("" if normalize is None else f" (normalised by {normalize})")
         ax.set_title(title)
-        root.colorbar(im, ax=ax, shrink=0.8)
+        what = "pixels" if normalize is None else {"true": "share of the reference class (row)",
+                                                    "pred": "share of the predicted class (column)",
+                                                    "all": "share of all pixels"}.get(str(normalize), str(normalize))
+        root.colorbar(im, ax=ax, shrink=0.8, label=what)
         return root
 
     def as_dict(self) -> dict[str, Any]:

@@ -6,9 +6,18 @@ collection imitates (the shape, not the content) and where its shape was taken f
 * ``naip``: the ``image`` asset lists four ``eo:bands`` and no ``raster:bands`` (Planetary Computer's
   NAIP ingest drops them; fields as in its stored ``naip`` collection and items: ``naip:state``,
   ``naip:year``, ``gsd``, ``proj:epsg`` / ``proj:shape`` / ``proj:transform`` on the item).
-* ``landsat-c2-l2``: Landsat 7 and Landsat 8 items in one collection; LE07 has no ``coastal`` asset
-  (``platform``, ``eo:cloud_cover``, per-asset ``raster:bands`` with scale 2.75e-5 / offset -0.2,
-  ``qa_pixel`` bit flags), after the stactools ``landsat`` package's item layout.
+* ``landsat-c2-l2``: Landsat 7 and Landsat 8 items in one collection; LE07 has no ``coastal`` asset. Item
+  and asset fields modelled on the stactools ``landsat`` package's stored examples
+  ``examples/landsat-c2-l2/LC08_L2SP_047027_20201204_02_T1/LC08_L2SP_047027_20201204_02_T1.json`` and
+  ``examples/landsat-c2-l2/LE07_L2SP_021030_20100109_02_T1/LE07_L2SP_021030_20100109_02_T1.json``
+  (github.com/stactools-packages/landsat, read at commit 033ac29a): ``platform``, ``instruments``
+  (``["oli", "tirs"]`` / ``["etm"]``), ``gsd``, ``eo:cloud_cover``, ``view:*``, ``proj:epsg`` /
+  ``proj:shape`` / ``proj:transform`` on the item, ``landsat:*`` (``wrs_type``/``wrs_path``/``wrs_row``,
+  ``collection_category``/``collection_number``, ``correction``, ``cloud_cover_land``); surface-reflectance
+  assets keyed by common name with one ``eo:bands`` entry (the sensor's own band name: on ETM+ ``blue``
+  is ``SR_B1`` ... ``swir22`` is ``SR_B7``) and ``raster:bands`` ``{nodata 0, uint16, scale 2.75e-05,
+  offset -0.2}``, role ``reflectance``; ``qa_pixel`` with ``raster:bands`` ``{uint16, unit "bit index"}`` (no
+  nodata) and roles cloud / cloud-shadow / snow-ice / water-mask. Values (ids, dates, cloud, angles) are ours.
 * ``usda-cdl``: one year has three item types, ``usda_cdl:type`` = ``cropland`` / ``cultivated`` /
   ``frequency``, each with its own asset keys (stactools-packages/usda-cdl README, "Item types").
 * ``sentinel-1-rtc``: an HH/HV-only item next to a VV/VH one (``sar:polarizations``, assets ``hh``/``hv``
@@ -17,6 +26,9 @@ collection imitates (the shape, not the content) and where its shape was taken f
   ``SCL``, ``s2:processing_baseline``.
 * labels (``chesapeake-lc-7``, ``usgs-lcmap-conus-v13``, ``esa-worldcover``): annual items with
   ``start_datetime``/``end_datetime`` and a ``data``/``lcpri``/``map`` asset with ``raster:bands``.
+* ``usgs-lcmap-conus-v13`` is a product split over tiles (two adjacent tiles, one edge crossing the Landsat
+  scene) in a CRS given as ``proj:wkt2`` with ``proj:epsg`` null, as products in an Albers projection
+  without an EPSG code are published (the tiling and the CRS stand for LCMAP's; the tile ids are ours).
 """
 
 from __future__ import annotations
@@ -29,12 +41,15 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 
 #: Centre of every fixture raster (near Annapolis, MD: Chesapeake, CONUS, UTM zone 18N).
 LON, LAT = -76.55, 38.95
 UTM = 32618  # WGS 84 / UTM 18N (Landsat, Sentinel-1/2, labels)
 NAD83_UTM = 26918  # NAD83 / UTM 18N (NAIP)
+ALBERS = 5070  # NAD83 / Conus Albers (the tiled label product, described by proj:wkt2 only)
+LANDSAT_PX = 320  # Landsat scene: 9.6 km square around the point
+LCMAP_PX, LCMAP_SPLIT = 256, 160  # LCMAP: 7.68 km square, tiles split at this column (the point is in the west one)
 
 COLLECTIONS = ("naip", "chesapeake-lc-7", "landsat-c2-l2", "usgs-lcmap-conus-v13", "sentinel-2-l2a", "usda-cdl",
                "sentinel-1-rtc", "esa-worldcover")
@@ -53,9 +68,10 @@ def _grid(epsg: int, res: float, size: int) -> Affine:
     return Affine(res, 0.0, x0, 0.0, -res, y0)
 
 
-def _footprint(epsg: int, transform: Affine, size: int) -> tuple[dict[str, Any], list[float]]:
+def _footprint(epsg: int, transform: Affine, shape: tuple[int, int]) -> tuple[dict[str, Any], list[float]]:
     to_ll = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
-    corners = [transform * (c, r) for c, r in ((0, 0), (size, 0), (size, size), (0, size), (0, 0))]
+    rows, cols = shape
+    corners = [transform * (c, r) for c, r in ((0, 0), (cols, 0), (cols, rows), (0, rows), (0, 0))]
     ring = [list(to_ll.transform(x, y)) for x, y in corners]
     lons, lats = [p[0] for p in ring], [p[1] for p in ring]
     return {"type": "Polygon", "coordinates": [ring]}, [min(lons), min(lats), max(lons), max(lats)]
@@ -71,10 +87,12 @@ def write_tif(path: Path, data: np.ndarray, epsg: int, transform: Affine, nodata
     return path.absolute().as_uri()
 
 
-def _item(item_id: str, collection: str, epsg: int, transform: Affine, size: int, props: dict[str, Any],
-          assets: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    geometry, bbox = _footprint(epsg, transform, size)
-    properties = {**props, "proj:epsg": epsg, "proj:shape": [size, size], "proj:transform": list(transform)[:6]}
+def _item(item_id: str, collection: str, epsg: int, transform: Affine, size: int | tuple[int, int],
+          props: dict[str, Any], assets: dict[str, dict[str, Any]], *, wkt2: bool = False) -> dict[str, Any]:
+    rows, cols = (size, size) if isinstance(size, int) else size
+    geometry, bbox = _footprint(epsg, transform, (rows, cols))
+    proj = {"proj:epsg": None, "proj:wkt2": CRS.from_epsg(epsg).to_wkt()} if wkt2 else {"proj:epsg": epsg}
+    properties = {**props, **proj, "proj:shape": [rows, cols], "proj:transform": list(transform)[:6]}
     return {"type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": collection,
             "stac_extensions": ["https://stac-extensions.github.io/projection/v1.0.0/schema.json",
                                 "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
@@ -123,31 +141,58 @@ def naip_items(folder: Path, rng: np.random.Generator) -> dict[str, list[dict[st
 
 _L8 = {"coastal": "SR_B1", "blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir08": "SR_B5",
        "swir16": "SR_B6", "swir22": "SR_B7"}
+_L7 = {"blue": "SR_B1", "green": "SR_B2", "red": "SR_B3", "nir08": "SR_B4", "swir16": "SR_B5", "swir22": "SR_B7"}
 
 
 def _landsat(folder: Path, rng: np.random.Generator, item_id: str, platform: str, cloud: float, date: str,
              *, cloudy_qa: bool) -> dict[str, Any]:
-    size, t = 96, _grid(UTM, 30.0, 96)
-    keys = [k for k in _L8 if not (platform == "landsat-7" and k == "coastal")]
-    sr = {"data_type": "uint16", "nodata": 0, "scale": 2.75e-05, "offset": -0.2, "spatial_resolution": 30,
-          "unit": "none"}
+    size = LANDSAT_PX
+    t = _grid(UTM, 30.0, size)
+    names = _L7 if platform == "landsat-7" else _L8
+    sr = {"nodata": 0, "data_type": "uint16", "scale": 2.75e-05, "offset": -0.2}
     assets = {}
-    for k in keys:
+    for k, band in names.items():
         dn = rng.integers(9000, 14000, size=(size, size)).astype(np.uint16)
-        assets[k] = _asset(write_tif(folder / f"{item_id}_{_L8[k]}.tif", dn, UTM, t, 0), bands=[sr],
-                           eo=[{"name": _L8[k], "common_name": k}], title=f"{k} band")
+        assets[k] = _asset(write_tif(folder / f"{item_id}_{band}.tif", dn, UTM, t, 0), bands=[sr],
+                           eo=[{"name": band, "common_name": k}], title=f"{k} band ({band[3:]})",
+                           roles=["reflectance"])
     qa = np.full((size, size), 21824 if not cloudy_qa else 21824 | (1 << 3), dtype=np.uint16)  # bit 3: cloud
-    assets["qa_pixel"] = _asset(write_tif(folder / f"{item_id}_QA_PIXEL.tif", qa, UTM, t, 1),
-                                bands=[{"data_type": "uint16", "nodata": 1, "unit": "bit index"}],
-                                title="Pixel Quality Assessment Band", roles=["cloud", "cloud-shadow"])
-    props = {"datetime": date, "platform": platform, "instruments": ["oli", "tirs"] if platform != "landsat-7"
-             else ["etm+"], "eo:cloud_cover": cloud, "landsat:collection_category": "T1",
-             "landsat:wrs_path": "015", "landsat:wrs_row": "033"}
+    assets["qa_pixel"] = _asset(write_tif(folder / f"{item_id}_QA_PIXEL.tif", qa, UTM, t),
+                                bands=[{"data_type": "uint16", "unit": "bit index"}],
+                                title="Pixel Quality Assessment Band",
+                                roles=["cloud", "cloud-shadow", "snow-ice", "water-mask"])
+    props = {"datetime": date, "platform": platform,
+             "instruments": ["etm"] if platform == "landsat-7" else ["oli", "tirs"], "gsd": 30,
+             "eo:cloud_cover": cloud, "view:off_nadir": 0, "view:sun_elevation": 62.0, "view:sun_azimuth": 128.0,
+             "landsat:cloud_cover_land": cloud, "landsat:wrs_type": "2", "landsat:wrs_path": "015",
+             "landsat:wrs_row": "033", "landsat:collection_category": "T1", "landsat:collection_number": "02",
+             "landsat:correction": "L2SP"}
     return _item(item_id, "landsat-c2-l2", UTM, t, size, props, assets)
 
 
+def lcmap_grid() -> Affine:
+    """The affine of the LCMAP tiles' common grid (Albers, 30 m; the west tile starts at column 0)."""
+    return _grid(ALBERS, 30.0, LCMAP_PX)
+
+
+def lcmap_tiles(folder: Path, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """LCMAP 2021 as two adjacent tiles (Albers, ``proj:wkt2`` only), together a square around the point."""
+    t = lcmap_grid()
+    lab = _classes([1, 2, 3, 4, 5, 8], LCMAP_PX, rng)
+    tiles = []
+    for name, col0, col1 in (("018012", 0, LCMAP_SPLIT), ("019012", LCMAP_SPLIT, LCMAP_PX)):
+        tt = t * Affine.translation(col0, 0)
+        shape = (LCMAP_PX, col1 - col0)
+        href = write_tif(folder / f"lcpri_{name}.tif", np.ascontiguousarray(lab[:, col0:col1]), ALBERS, tt, 0)
+        tiles.append(_item(f"LCMAP_CU_2021_V13_LCPRI-{name}", "usgs-lcmap-conus-v13", ALBERS, tt, shape,
+                           _annual(2021),
+                           {"lcpri": _asset(href, bands=[{"data_type": "uint8", "nodata": 0,
+                                                          "spatial_resolution": 30}])}, wkt2=True))
+    return tiles
+
+
 def landsat_items(folder: Path, rng: np.random.Generator) -> dict[str, list[dict[str, Any]]]:
-    """Landsat 7 + 8 in one collection (LE07 least cloudy, then a cloudy LC08, then a clean one), + LCMAP."""
+    """Landsat 7 + 8 in one collection (LE07 least cloudy, then a cloudy LC08, then a clean one), + LCMAP tiles."""
     items = [
         _landsat(folder, rng, "LE07_L2SP_015033_20210610_02_T1", "landsat-7", 0.5, "2021-06-10T15:40:00Z",
                  cloudy_qa=False),
@@ -156,12 +201,7 @@ def landsat_items(folder: Path, rng: np.random.Generator) -> dict[str, list[dict
         _landsat(folder, rng, "LC08_L2SP_015033_20210805_02_T1", "landsat-8", 4.0, "2021-08-05T15:45:00Z",
                  cloudy_qa=False),
     ]
-    size, t = 96, _grid(UTM, 30.0, 96)
-    lab = _classes([1, 2, 3, 4, 5, 8], size, rng)
-    lcmap = _item("LCMAP_CU_2021_V13_LCPRI-018012", "usgs-lcmap-conus-v13", UTM, t, size, _annual(2021),
-                  {"lcpri": _asset(write_tif(folder / "lcpri.tif", lab, UTM, t, 0),
-                                   bands=[{"data_type": "uint8", "nodata": 0, "spatial_resolution": 30}])})
-    return {"landsat-c2-l2": items, "usgs-lcmap-conus-v13": [lcmap]}
+    return {"landsat-c2-l2": items, "usgs-lcmap-conus-v13": lcmap_tiles(folder, rng)}
 
 
 _S2_RES = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10, "B8A": 20,

@@ -141,9 +141,3 @@ def test_predict_classes() -> None:
     with pytest.raises(ValueError, match="one code per class"):
         predict_classes(logits, [10, 20])
 
-
-def test_training_metrics_is_the_same_module() -> None:
-    """``lslib.metrics`` is the home (training and the map app both use it); the old import path still works."""
-    from lslib.training import metrics as old
-
-    assert old.ConfusionMatrix is ConfusionMatrix and old.predict_classes is predict_classes

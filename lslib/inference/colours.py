@@ -44,12 +44,18 @@ def name_embedder(model: Any) -> Callable[[list[str]], np.ndarray]:
     return embed
 
 
-def with_suggested_colours(prompts: PromptSet, model: Any) -> PromptSet:
+def with_suggested_colours(prompts: PromptSet, model: Any, *, prefer: str | None = None) -> PromptSet:
     """``prompts`` with a suggested colour for every class that has none.
 
     A class without colour is coloured like its nearest product class
     (:func:`lslib.prompt_set.suggest_colours` with :func:`name_embedder` of ``model``); given colours stay.
+
+    Args:
+        prompts: the prompt set.
+        model: the model whose text encoder compares the names.
+        prefer: the taxonomy key of the product in use (the reference beside the map): a class matching one
+            of its classes takes that class's colour exactly; ``None``: no product preferred.
     """
     if all(c.colour is not None for c in prompts):
         return prompts  # nothing to colour: the text encoder is not even loaded
-    return suggest_colours(prompts, name_embedder(model))
+    return suggest_colours(prompts, name_embedder(model), prefer=prefer)

@@ -46,7 +46,8 @@ class MapApp:
             :func:`lslib.model.build.load_released`; device = the predictor's, so a GPU hub uses its GPU).
         prompts: PromptSet, names, ``"a, b, c"``, a taxonomy preset key or a prompt-set YAML path (the one
             prompt rule, :func:`lslib.prompt_set.resolve`); classes without a colour are drawn like their nearest
-            product class (:func:`lslib.prompt_set.suggest_colours` with the predictor's text encoder).
+            product class (:func:`lslib.prompt_set.suggest_colours` with the predictor's text encoder), a class
+            of the ``reference``'s product first: ``trees`` beside an Esri label is Esri's *Trees* green.
         reference: ``(y, x)`` label with ``attrs["taxonomy"]`` (or a path with ``reference_taxonomy=``).
         aoi: ``(minx, miny, maxx, maxy)`` in the image CRS, a GeoJSON polygon in EPSG:4326, or ``None`` (whole
             image): the headless fallback when nobody draws.
@@ -106,7 +107,10 @@ class MapApp:
         self.legend = w.HTML(R.legend_html([]))
         self.legend.add_class("lslib-legend")
         self.editor = PromptEditor(
-            prompts, on_change=guarded(self.show_error)(self._on_prompts), embed=name_embedder(self.predictor.model)
+            prompts,
+            on_change=guarded(self.show_error)(self._on_prompts),
+            embed=name_embedder(self.predictor.model),
+            prefer=None if self.reference is None else str(self.reference.attrs["taxonomy"]),
         )
         backdrop, bounds = self._backdrop()
         self.map = Map(
@@ -475,6 +479,7 @@ class MapApp:
         if self.reference is None:
             return
         tax = get_taxonomy(str(self.reference.attrs["taxonomy"]))
+        self.editor.prefer = tax.key  # classes added from now on take the reference's colours
         codes = np.asarray(self.reference.values).astype(np.int64)
         lut = np.zeros((max(int(codes.max()), max(tax.codes)) + 1, 4), dtype=np.uint8)
         for code, colour in tax.colormap().items():

@@ -122,6 +122,9 @@ class PromptEditor:
         on_change: called with the new PromptSet after each valid edit (more with :meth:`on_change`).
         embed: ``names -> (N, D)`` text embeddings for the colours of classes without one
             (:func:`lslib.prompt_set.suggest_colours`); ``None``: lexical matching.
+        prefer: the taxonomy key of the product in use (the map's reference): a new class matching one of its
+            classes takes that class's colour (``prefer`` of :func:`~lslib.prompt_set.suggest_colours`);
+            ``None``: the product of the prompt set's preset, if any. Settable later (``editor.prefer``).
     """
 
     def __init__(
@@ -130,9 +133,11 @@ class PromptEditor:
         on_change: ChangeCallback | None = None,
         *,
         embed: psm.Embed | None = None,
+        prefer: str | None = None,
     ) -> None:
         self._embed = embed
-        first = psm.suggest_colours(initial_prompts(prompts), embed)
+        self.prefer = prefer
+        first = self._suggest(initial_prompts(prompts))
         self._callbacks: list[ChangeCallback] = [on_change] if on_change else []
         self._rows: list[_Row] = []
         self._muted = 0
@@ -244,7 +249,7 @@ class PromptEditor:
     def set_prompts(self, prompts: PromptSet | Sequence[str] | str | os.PathLike[str]) -> None:
         """Replace every row (one change). Names are not validated first: an invalid list shows its error."""
         if isinstance(prompts, PromptSet | str | os.PathLike):
-            ps = psm.suggest_colours(initial_prompts(prompts), self._embed)
+            ps = self._suggest(initial_prompts(prompts))
             self._meta = (ps.name, ps.threshold, ps.taxonomy)
             classes = list(ps.classes)
         else:
@@ -297,10 +302,15 @@ class PromptEditor:
         """
         try:
             rows = tuple(r.prompt(self._meta[1]) for r in self._rows)
-            ps = psm.suggest_colours(PromptSet(classes=(*rows, *new)), self._embed)
+            ps = self._suggest(PromptSet(classes=(*rows, *new)), self._meta[2])
         except ValueError:
             return new
         return list(ps.classes[len(rows) :])
+
+    def _suggest(self, prompts: PromptSet, taxonomy: str | None = None) -> PromptSet:
+        """``prompts`` with suggested colours, the reference's product (else the preset's) preferred."""
+        prefer = self.prefer or taxonomy or prompts.taxonomy
+        return psm.suggest_colours(prompts, self._embed, prefer=prefer if prefer in psm.presets() else None)
 
     def _free_colour(self) -> str:
         used = {r.colour.value.lower() for r in self._rows}

@@ -141,7 +141,15 @@ def _distinct(colour: str, used: list[str]) -> bool:
     return all(float(np.linalg.norm(rgb - _rgb(u))) >= MIN_COLOUR_DISTANCE for u in used)
 
 
-def suggest_colours(prompts: PromptSet, embed: Embed | None = None) -> PromptSet:
+def _preferred(products: tuple[ProductClass, ...], prefer: str | None) -> np.ndarray:
+    """Which product classes belong to the product ``prefer`` (none for ``None``); an unknown key: ValueError."""
+    keys = {p.taxonomy for p in products}
+    if prefer is not None and prefer not in keys:
+        raise ValueError(f"prefer={prefer!r} is not a taxonomy key; use one of {sorted(keys)}")
+    return np.array([p.taxonomy == prefer for p in products])
+
+
+def suggest_colours(prompts: PromptSet, embed: Embed | None = None, *, prefer: str | None = None) -> PromptSet:
     """Give every class without a colour the colour of the nearest product class (all of :mod:`lslib.taxonomy`).
 
     A class's similarity to a product class is the best over their terms (name and synonyms of both):
@@ -156,15 +164,27 @@ def suggest_colours(prompts: PromptSet, embed: Embed | None = None) -> PromptSet
     colour, gets the first palette colour unlike those in use (else the first unused one). Colours given
     explicitly are never changed.
 
+    With ``prefer`` (the product in use: the reference shown beside the map, the preset the prompts came from)
+    a class whose candidates (similarity within :data:`COLOUR_MARGIN` of its best, above the floor) include a
+    class of that product takes that product class's colour exactly (``trees`` beside an Esri label: Esri's
+    *Trees* green, not the colour most products agree on), so the map and the reference speak one colour
+    language; classes matching none of its classes are coloured as without ``prefer``.
+
     Args:
         prompts: the set; returned unchanged (``embed`` not called) when every class has a colour.
         embed: ``names -> (N, D)`` vectors, e.g. :func:`lslib.inference.colours.name_embedder` of a model
             (the product terms are embedded once per process and encoder); ``None``: lexical only.
+        prefer: a taxonomy key of :func:`lslib.taxonomy.list_taxonomies` whose classes' colours come first;
+            ``None``: no product preferred.
+
+    Raises:
+        ValueError: ``prefer`` is not a taxonomy key.
     """
     need = [i for i, c in enumerate(prompts.classes) if c.colour is None]
     if not need:
         return prompts
     products = product_terms()[1]
+    preferred = _preferred(products, prefer)
     asked = [list(dict.fromkeys((prompts.classes[i].name, *prompts.classes[i].synonyms))) for i in need]
     lexical = {t: _lexical(t) for t in {t for ts in asked for t in ts}}
     if embed is None:
@@ -195,6 +215,8 @@ def suggest_colours(prompts: PromptSet, embed: Embed | None = None) -> PromptSet
             spread[members] = np.linalg.norm(rgb[members, None] - rgb[None, members], axis=-1).sum(1)
         ranked = sorted(range(len(products)), key=lambda j: (-float(tier[j]), float(spread[j]), j))
         best = float(scores[r, ranked[0]])
+        first = preferred & (scores[r] >= max(floor, best - COLOUR_MARGIN))  # the preferred product's candidates
+        ranked.sort(key=lambda j: not first[j])  # ... come first (a stable sort: then by similarity as before)
         colour = None
         if best >= floor:
             for j in ranked:

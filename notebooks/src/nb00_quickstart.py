@@ -75,14 +75,18 @@ CELLS = [
         esri = get_taxonomy("terramesh_lulc")
         ref_share = pd.Series({esri.by_code(int(c)).name: n for c, n in zip(*np.unique(app.reference.values, return_counts=True))})
         ref_share = (100 * ref_share / ref_share.sum()).round(0).astype(int)
-        SCENE = ("Paraná coast, Brazil: sea and a bay (Esri: " + ", ".join(f"{k} {v} %" for k, v in ref_share.items()) +
-                 "): forested hills, a sandy shore and tidal flats")
+        SCENE = ("Paraná coast, Brazil: forest (left), a dark tidal channel, white sand bars, a wide pale beach and "
+                 "the sea (Esri: " + ", ".join(f"{k} {v} %" for k, v in ref_share.items()) + ")")
         map_figure(app.aoi, app.prediction, app.reference, description=SCENE)
         """),
     md("""
-        Read the figure before trusting anything else: water and forest come out where the image and the
-        label have them. The Esri *Bare ground* (sand and tidal flats at the shore) is mostly mapped as water,
-        and the little *Rangeland* as trees or crops: small, mixed classes are where this model is weakest.
+        Read the figure before trusting anything else. The forest comes out where the image and the label have
+        it, and the sea and the channel are water. But compare the map with the true colour image, not only
+        with the label: the wide pale strip between the channel and the surf line is sand (a beach or tidal
+        flat, dry on this image's date), yet the Esri label, a yearly product, calls most of it *Water*, and
+        the map, trained on such labels, does the same. The label's *Bare ground* (the white sand bars) is
+        mostly mapped as water too, and the little *Rangeland* (dune vegetation behind the beach) as crops,
+        grass or trees: small, mixed classes are where this model is weakest.
         """),
     md("""
         ## 2. The interactive map: edit a class name

@@ -58,7 +58,8 @@ CELLS = [
         from lslib.data.fetch import fetch, fetch_dir
         from lslib.data.readers import read_geotiff, read_label, read_sentinel2
         from lslib.taxonomy import class_histogram, get_taxonomy
-        from lslib.mapui.analysis import agreement
+        from lslib.inference.colours import with_suggested_colours
+        from lslib.prompt_set import resolve
         from lslib.viz import map_figure, plot_classes, plot_label, rgb_composite
         """),
     md("""
@@ -140,13 +141,15 @@ CELLS = [
         The static figure of the map, beside the image and the label (same colours as the interactive map):
         """),
     code("""
-        DESCRIPTION = ("Araucanía, Chile: fields (Esri 42 % crops), a town along the road (23 % built area), "
-                 "wooded patches (21 % trees), pasture and a river")
+        DESCRIPTION = ("Araucanía, Chile: a river winding through small fields (Esri 42 % crops), houses scattered "
+                       "along the roads (23 % built area), wooded patches (21 % trees) and green pasture")
         map_figure(image, app.prediction, label, description=DESCRIPTION)
         """),
     md("""
-        The map does **not** look like the scene yet: *crops* spreads over most of it, including much of the
-        town, and the wooded patches are split between *vegetation* and *crops*. The next sections measure
+        The map does **not** look like the scene yet: *crops* spreads over most of it, including most of the
+        built-up strip along the river, the wooded patches are split between *vegetation* and *crops*, and the
+        river is *water* only where its bed is wide (in the middle), while dark patches elsewhere are called
+        water too. The next sections measure
         this and fix what can be fixed.
         """),
     md("""
@@ -154,7 +157,8 @@ CELLS = [
 
         **Exercise 1.** *Vegetation* is a vague word, and the model was trained on the Esri classes: its word
         for wooded land is *trees*. In the editor, rename *vegetation* to *trees* and press Enter (the image is
-        not encoded again, only the new name: `predictor.stats` counts it). Then check: the cell below
+        not encoded again, only the new name: `predictor.stats` counts it); a renamed row keeps its colour, so
+        also give it the label's *Trees* green (`#397d49`) in its colour box, as the reference shows it. Then check: the cell below
         captured the map **before** the edit and prints where the Esri *Trees* pixels went, before and after.
 
         The solution (run from code here, in every mode, exactly as typing it):
@@ -168,7 +172,9 @@ CELLS = [
             return pd.Series({n: 100 * float((cm == i).mean()) for i, n in enumerate(names)})
 
         before = where(app.prediction, trees_ref)                    # captured BEFORE the edit
-        app.editor.set_name(app.editor.prompts.names.index("vegetation"), "trees")  # the edit
+        row = app.editor.prompts.names.index("vegetation")
+        app.editor.set_name(row, "trees")                         # the edit (one text encode, one render)
+        app.editor.set_colour(row, esri.by_name("Trees").color)  # the label's colour for it (one render)
         after = where(app.prediction, trees_ref)
         display(pd.DataFrame({"with 'vegetation' (%)": before.to_numpy(), "with 'trees' (%)": after.to_numpy()},
                              index=[n if n != "trees" else "vegetation / trees" for n in after.index]).round(1))
@@ -222,7 +228,11 @@ CELLS = [
     code("""
         names = {c: f"{n} ← " + (", ".join(res["mapping"].loc[res["mapping"]["code"] == c, "prompt"]) or "no prompt")
                  for c, n in res["names"].items()}
-        display(res["confusion"].plot(names=names, normalize="true"))
+        fig, ax = plt.subplots(figsize=(7.5, 6.5), layout="constrained")
+        res["confusion"].plot(ax=ax, names=names, normalize="true")
+        ax.set_title("confusion matrix (each row sums to 1)")
+        fig.axes[-1].set_ylabel("share of the reference class's pixels")  # the colour bar
+        plt.show()
         """),
     md("""
         The confusion matrix's labels say *reference class ← prompt(s)*; rows are the reference, columns the
@@ -258,7 +268,8 @@ CELLS = [
         im = axes[1].imshow(pred.confidence.values, cmap="magma", vmin=0, vmax=1)
         axes[1].set_title("confidence of the winning class")
         axes[1].set_axis_off()
-        fig.colorbar(im, ax=axes[1], shrink=0.8)
+        axes[0].set_xlabel("$c_k$ (presence × peak mask score)")
+        fig.colorbar(im, ax=axes[1], shrink=0.8, label="fused score of the winning class")
         plt.show()
         """),
     md("""
@@ -272,8 +283,10 @@ CELLS = [
         second; nothing is retrained.
 
         The check captures the zero-shot map's agreement **before** teaching and prints both. The solution
-        picks the clicks from the reference (5 per class, a fixed seed: a student would click them) and calls
-        the same function the teach tab calls, `predictor.adapt`:
+        picks the clicks from the reference (5 per class, a fixed seed: a student would click them) and gives
+        them to the teach tab as clicks, `app.teach.teach_at(lat, lon, class)`: each refits the correction
+        (`predictor.adapt`) and re-renders the app's overlay, so the map above now shows the taught map, with
+        the clicks as markers (tick *split view* in the teach panel to compare it with the zero-shot map).
         """),
     code("""
         zero_shot = app.prediction
@@ -290,9 +303,12 @@ CELLS = [
             pick = ref_mask & ((cm != names.index(name)) if name == "built area" else (cm == names.index(name)))
             for row, col in np.argwhere(pick)[rng.choice(int(pick.sum()), 5, replace=False)]:
                 points.append((*(transform * (col + 0.5, row + 0.5)), name))
-        taught = predictor.adapt(zero_shot.prompts, points)
-        taught_map = predictor.predict(taught)
-        res_after = agreement(taught_map, label, predictor.text_embeddings)
+        to_lonlat = Transformer.from_crs(image.rio.crs, "EPSG:4326", always_xy=True)
+        for px, py, name in points:  # what a click in teach mode does: refit, re-render the overlay
+            lon, lat = to_lonlat.transform(px, py)
+            app.teach.teach_at(lat, lon, name)
+        taught, taught_map = app.teach.taught, app.prediction  # the taught map, as the app shows it
+        res_after = app.agreement()
         print(f"{len(points)} clicks")
         display(pd.DataFrame({
             "zero-shot": [res_before["oa"], res_before["miou"], *res_before["per_class"].set_index("name")["iou"]],
@@ -314,13 +330,13 @@ CELLS = [
         plt.show()
         """),
     md("""
-        With the released model, ten clicks of town and fifteen of the other classes roughly double the IoU of
+        With the released model, five clicks of town and fifteen of the other classes roughly double the IoU of
         *Built area* and raise the overall agreement. The held-out accuracy at the clicks stays modest: the
         town is a mix of roofs, gardens and roads at 10 m, and a click on a garden teaches "built area looks
         like grass". `BENCHMARKS.md` (*fewshot*) measures the same on held-out chips: 10 clicks per class
         take TerraMesh mIoU from 0.28 (zero-shot) to 0.47, above a random forest on the same points (0.36).
-        To keep the taught map, `save_taught(taught, "taught.yaml")` (chapter 06); the export below writes the
-        zero-shot map of the editor.
+        To keep the taught prompt set, `app.teach.save("taught.yaml")` (or `save_taught`, chapter 06); the
+        export below writes the map the app shows: the taught one (`app.teach.clear()` goes back to zero-shot).
         """),
     md("""
         ## 8. Export
@@ -328,7 +344,7 @@ CELLS = [
         `app.export(folder)` (or *export* in the *stats & export* tab) writes the current map:
         `classes.tif` (uint8 Cloud-Optimised GeoTIFF with a colour table, coded as `lslib predict`'s
         `class_map.tif`: class *k* is *k*, 254 unknown, 255 nodata; the names are in the `LSLIB_CLASSES`
-        tag), `confidence.tif`, `prompts.yaml` (load it
+        tag), `confidence.tif`, `prompts.yaml` (a taught set keeps its teaching in a `.safetensors` sidecar; load it
         back with `lslib.prompt_set.load`, in the editor, or in `lslib predict` for large areas) and
         `polygons.gpkg` (one polygon per class with its area).
         """),
@@ -361,7 +377,9 @@ CELLS = [
         if SCENE_CROP:
             scene = scene.isel(y=slice(256, 256 + SCENE_CROP), x=slice(256, 256 + SCENE_CROP))
         print(scene.rio.crs, scene.rio.resolution(), dict(scene.sizes))
-        result = map_large_area(scene, SCENE_PROMPTS, OUT / "scene", predictor=predictor, overwrite=True,
+        # the chapter's colour language: each prompt in the colour of its nearest Esri class (forest = Trees)
+        scene_prompts = with_suggested_colours(resolve(SCENE_PROMPTS), predictor.model, prefer="terramesh_lulc")
+        result = map_large_area(scene, scene_prompts, OUT / "scene", predictor=predictor, overwrite=True,
                                 progress=False)  # progress=True: a progress bar and the plan on stderr
         print(result.plan)
         print(f"{result.pixels_mapped:,} pixels in {result.seconds:.1f} s")

@@ -106,6 +106,21 @@ def test_colours_and_legend_stay_consistent(app) -> None:  # type: ignore[no-unt
     assert all(name in app.legend.value for name in legend)
 
 
+def test_prompts_matching_the_reference_take_its_colours(app, scene, predictor) -> None:  # type: ignore[no-untyped-def]
+    from lslib.mapui import MapApp
+    from lslib.taxonomy import get_taxonomy
+
+    esri = {c.name: c.color.lower() for c in get_taxonomy("terramesh_lulc").classes}
+    image, ref = scene
+    a = MapApp(image=image, predictor=predictor, prompts=["water", "trees", "crops"], reference=ref)
+    assert a.editor.prefer == "terramesh_lulc"
+    assert a.editor.prompts.colours == [esri["Water"], esri["Trees"], esri["Crops"]]  # as the reference layer
+    a.editor.add_class("built area")
+    assert a.editor.prompts.colours[-1] == esri["Built area"]
+    a.set_reference(ref.copy().assign_attrs(taxonomy="esri_lulc"))
+    assert a.editor.prefer == "esri_lulc"
+
+
 def test_invalid_prompts_show_an_error_and_keep_the_map(app) -> None:  # type: ignore[no-untyped-def]
     renders, png, prompts = app.renders, app.overlay_png, app.editor.prompts
     for bad, word in (("", "empty name"), ("Water ", "same name"), ("WATER", "same name")):

@@ -254,6 +254,25 @@ def test_unmatched_free_text_gets_a_palette_colour() -> None:
     assert out.colours[0] != out.colours[1]  # "not cropland" is WorldCereal's class, matched by name only
 
 
+def test_prefer_gives_the_product_in_use_its_own_colours() -> None:
+    from lslib.taxonomy import get_taxonomy
+
+    esri = {c.name.lower(): c.color.lower() for c in get_taxonomy("terramesh_lulc").classes}
+    names = ["water", "trees", "crops", "built area", "solar panels"]
+    default = ps.suggest_colours(ps.from_names(names))
+    assert default.colours[1] != esri["trees"]  # without a preference: the colour most products agree on
+    out = ps.suggest_colours(ps.from_names(names), prefer="terramesh_lulc")
+    assert out.colours[:4] == [esri["water"], esri["trees"], esri["crops"], esri["built area"]]
+    assert out.colours[4] == default.colours[4] == ps.PALETTE[0]  # matches no product class: as without prefer
+    wc = ps.suggest_colours(ps.from_names(["trees", "forest"]), prefer="esa_worldcover")
+    assert wc.colours[0] == "#006400" and wc.colours[1] != wc.colours[0]  # one product colour, then distinct
+    given = ps.PromptSet(classes=(ps.ClassPrompt("trees", colour="#123456"), ps.ClassPrompt("water")))
+    assert ps.suggest_colours(given, prefer="terramesh_lulc").colours == ["#123456", esri["water"]]
+    assert ps.suggest_colours(ps.from_names(names), prefer=None) == default
+    with pytest.raises(ValueError, match="not a taxonomy key"):
+        ps.suggest_colours(ps.from_names(names), prefer="esri")
+
+
 @pytest.fixture(scope="module")
 def encoder_embed() -> Callable[[list[str]], np.ndarray]:
     """The real MiniLM text encoder (packaged, offline) of a model, through the app/CLI adapter."""
@@ -322,6 +341,8 @@ def test_editor_and_cli_colour_free_text_alike(tmp_path: Path, encoder_embed) ->
     ckpt = save_model(build_model("tiny"), tmp_path / "tiny")
     expected = with_suggested_colours(ps.resolve("water, forest, sand"), build_model("tiny"))
     assert ps.suggest_colours(ps.resolve("water, forest, sand"), encoder_embed) == expected
+    preferred = with_suggested_colours(ps.resolve("water, trees"), build_model("tiny"), prefer="terramesh_lulc")
+    assert preferred.colours == ["#419bdf", "#397d49"]  # Esri's Water and Trees
     editor = PromptEditor("water, forest, sand", embed=encoder_embed)
     assert editor.prompts.colours == expected.colours
     editor.add_class("built-up area")  # a new row: its suggested colour, distinct from the others

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 from lslib.data.las.chips import clean_partial, point_status
 from lslib.data.las.cut import build_chip, build_point, check_stac
 from lslib.data.las.recipes import Recipe
-from lslib.data.las.search import stac_client
+from lslib.data.las.search import label_items, stac_client
 
 POINTS_FILE = "points.parquet"
 
@@ -85,6 +85,9 @@ def sample_subset(recipe: Recipe, *, url: str, n: int | None = None, seed: int |
     ``label``: class-frequency strata inside each label item found on the STAC API (points per
     item in proportion to n / items), so rare classes of every item get chips.
     ``footprints``: uniform inside the label items' footprints, shrunk so a chip fits.
+    ``within_label`` (with ``global``): only where one label item holds the whole chip.
+    Label items for ``footprints`` and ``within_label`` are those in ``label.datetime`` passing
+    ``label.query`` (:func:`~lslib.data.las.search.label_items`).
     """
     import geopandas as gpd
     import pandas as pd
@@ -96,8 +99,19 @@ def sample_subset(recipe: Recipe, *, url: str, n: int | None = None, seed: int |
     n = spec.n if n is None else n
     seed = spec.seed if seed is None else seed
     if spec.strategy == "global":
+        within = _label_footprints(recipe, url) if spec.within_label else None
         pts = sampling.sample_global(
-            n, seed=seed, min_distance_km=spec.min_distance_km, region=spec.region, allocation=spec.allocation
+            n, seed=seed, min_distance_km=spec.min_distance_km, region=spec.region, allocation=spec.allocation,
+            within=within,
+        )  # fmt: skip
+    elif spec.strategy == "footprints":
+        items = _found_label_items(recipe, url)
+        pts = sampling.sample_in_footprints(
+            [_item_shape(i) for i in items],
+            n,
+            seed=seed,
+            min_distance_m=spec.min_distance_km * 1000,
+            margin_m=sampling.chip_margin_m(recipe.chip.size, recipe.chip.gsd),
         )
     else:
         items = sorted(
@@ -105,38 +119,50 @@ def sample_subset(recipe: Recipe, *, url: str, n: int | None = None, seed: int |
         )
         if not items:
             raise ValueError(f"no items in {recipe.label.collection} at {url}; cannot sample {recipe.name}")
-        if spec.strategy == "footprints":
-            margin = recipe.chip.size * recipe.chip.gsd / 2
-            pts = sampling.sample_in_footprints(
-                [_item_shape(i) for i in items],
-                n,
-                seed=seed,
+        parts = []
+        per_item = max(1, round(n / len(items)))
+        for k, item in enumerate(items):
+            href = _href_to_path(item.assets[recipe.label.band.split(".")[0]].href)
+            label = read_label(href, taxonomy=recipe.label.taxonomy)
+            part = sampling.sample_in_label(
+                label,
+                per_item,
+                seed=seed + k,
                 min_distance_m=spec.min_distance_km * 1000,
-                margin_m=margin,
+                chip_size_px=recipe.chip.size,
+                chip_gsd_m=float(recipe.chip.gsd),
+                allocation=spec.allocation,
+                taxonomy=recipe.label.taxonomy,
             )
-        else:
-            parts = []
-            per_item = max(1, round(n / len(items)))
-            for k, item in enumerate(items):
-                href = _href_to_path(item.assets[recipe.label.band.split(".")[0]].href)
-                label = read_label(href, taxonomy=recipe.label.taxonomy)
-                part = sampling.sample_in_label(
-                    label,
-                    per_item,
-                    seed=seed + k,
-                    min_distance_m=spec.min_distance_km * 1000,
-                    chip_size_px=recipe.chip.size,
-                    chip_gsd_m=float(recipe.chip.gsd),
-                    allocation=spec.allocation,
-                    taxonomy=recipe.label.taxonomy,
-                )
-                part["label_item"] = item.id
-                parts.append(part)
-            pts = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
+            part["label_item"] = item.id
+            parts.append(part)
+        pts = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
     pts = pts.copy()
     pts["point_id"] = [f"{recipe.name}-{seed}-{i:05d}" for i in range(len(pts))]
     pts["subset"] = recipe.name
     return pts
+
+
+def _found_label_items(recipe: Recipe, url: str) -> list[Any]:
+    items = label_items(recipe, url, recipe.sampling.region)
+    if not items:
+        raise ValueError(
+            f"no {recipe.label.collection} items in {recipe.label.datetime or 'any time'} matching "
+            f"{recipe.label.query or 'any properties'} in {recipe.sampling.region or 'the world'} at {url}; "
+            f"cannot sample {recipe.name}"
+        )
+    return items
+
+
+def _label_footprints(recipe: Recipe, url: str) -> list[Any]:
+    """The label items' footprints shrunk so that a chip centred inside one lies in that item."""
+    from lslib.data.las import sampling
+
+    margin = sampling.chip_margin_m(recipe.chip.size, recipe.chip.gsd)
+    shapes = sampling.shrink_in_degrees([_item_shape(i) for i in _found_label_items(recipe, url)], margin)
+    if not shapes:
+        raise ValueError(f"every {recipe.label.collection} item is narrower than a chip ({margin:.0f} m margin)")
+    return shapes
 
 
 def _item_shape(item: Any) -> Any:

@@ -135,6 +135,12 @@ class SamplingSpec:
     ``strategy``: ``"global"`` (land, stratified by continent x climate zone, optional lon/lat
     ``region``), ``"label"`` (class-frequency strata inside the label items found on the STAC API),
     or ``"footprints"`` (uniform inside the label items' footprints).
+
+    ``within_label``: with ``global``, draw points only where one label item (of ``label.collection``, in
+    ``label.datetime``, passing ``label.query``) holds the whole chip: inside the items' footprints, each
+    shrunk by half the chip's diagonal (for tiled products such as CDL, LCMAP, NRCan, Chesapeake,
+    WorldCover: no land points without a label, no chip across a tile edge). ``footprints`` always
+    samples inside such items.
     """
 
     strategy: Literal["global", "label", "footprints"] = "global"
@@ -143,6 +149,7 @@ class SamplingSpec:
     min_distance_km: float = 5.0
     region: tuple[float, float, float, float] | None = None
     allocation: Literal["equal", "proportional"] = "equal"
+    within_label: bool = False
 
 
 @dataclass(frozen=True)
@@ -213,6 +220,12 @@ def parse_recipe(doc: dict[str, Any], *, where: str = "recipe") -> Recipe:
     get_taxonomy(label_spec.taxonomy)  # unknown taxonomy -> ValueError with suggestions
     for part, spec in (("image", image_spec), ("label", label_spec)):
         _check_query(spec.query, f"{where}.{part}.query")
+    if sampling.within_label and (sampling.strategy != "global" or label_spec.same_item):
+        raise ValueError(
+            f"{where}.sampling.within_label needs strategy 'global' and a label collection of its own "
+            f"(strategy {sampling.strategy!r}, same_item {label_spec.same_item}); 'footprints' and 'label' "
+            "sample inside the label items already"
+        )
     if image_spec.candidates < 1:
         raise ValueError(f"{where}.image.candidates must be >= 1, got {image_spec.candidates}")
     if chip.size < 8 or chip.gsd <= 0:

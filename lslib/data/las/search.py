@@ -46,6 +46,10 @@ SIGNERS: dict[str, Callable[[Any], Any]] = {}
 SORTED_LIMIT = 50
 #: Items ranked client-side when the API cannot filter/sort (the loopback API): the first page.
 UNSORTED_LIMIT = 200
+#: Label items asked for per search of :func:`label_items`; a box that returns as many is split in four.
+FOOTPRINT_PAGE = 500
+#: Boxes narrower than this (degrees) are not split further.
+_MIN_SPLIT_DEG = 0.5
 
 
 class StacAccessError(PermissionError):
@@ -126,6 +130,40 @@ def first_item(url: str, sign: str | None, collection: str, query: dict[str, dic
             ) from exc
         raise
     return None
+
+
+def label_items(
+    recipe: Recipe, url: str, bbox: Sequence[float] | None = None, *, page: int = FOOTPRINT_PAGE
+) -> list[Any]:
+    """Every item of the recipe's label product in ``bbox``: in ``label.datetime``, passing ``label.query``; by id.
+
+    Searched box by box, a box splitting in four while a search returns a full ``page``: every
+    item is found without following the API's pagination links (Planetary Computer's may be
+    missing), whatever the size of the product (WorldCover: thousands of tiles a year); a box
+    narrower than half a degree that is still full follows the pages.
+    """
+    spec = recipe.label
+    client = stac_client(url, recipe.sign)
+    sent = server_query(spec.query, None) if _conforms(client, "QUERY") else {}
+    found: dict[str, Any] = {}
+    boxes = [tuple(float(v) for v in bbox) if bbox is not None else (-180.0, -90.0, 180.0, 90.0)]
+    while boxes:
+        west, south, east, north = boxes.pop()
+        kwargs: dict[str, Any] = {"collections": [spec.collection], "bbox": [west, south, east, north],
+                                  "limit": page, "max_items": page}  # fmt: skip
+        if spec.datetime:
+            kwargs["datetime"] = spec.datetime
+        if sent:
+            kwargs["query"] = sent
+        items = list(client.search(**kwargs).items())
+        if len(items) >= page and east - west > _MIN_SPLIT_DEG:
+            mx, my = (west + east) / 2, (south + north) / 2
+            boxes += [(west, south, mx, my), (mx, south, east, my), (west, my, mx, north), (mx, my, east, north)]
+            continue
+        if len(items) >= page:  # a small box still full: follow the pages
+            items = list(client.search(**{**kwargs, "max_items": None}).items())
+        found.update((i.id, i) for i in items if i.geometry is not None and matches_query(i.properties, spec.query))
+    return [found[k] for k in sorted(found)]
 
 
 # --- item filters ------------------------------------------------------------------------------
@@ -301,11 +339,32 @@ def _item_grid(item: Any, band: str) -> tuple[Any, Any]:
             "missing band", f"item {item.id} has no asset {band.split('.')[0]!r} (it has {sorted(item.assets)})"
         )
     props = {**item.properties, **asset.extra_fields}
-    code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
+    code = item_crs(props)
     transform = props.get("proj:transform")
     if code is None or transform is None:
-        raise Rejected("no projection metadata", f"item {item.id} asset {band!r} lacks proj:epsg/proj:transform")
+        raise Rejected(
+            "no projection metadata", f"item {item.id} asset {band!r} lacks proj:code/epsg/wkt2 or proj:transform"
+        )
     return CRS(code), Affine(*transform[:6])
+
+
+def item_crs(props: dict[str, Any]) -> str | None:
+    """The CRS of STAC projection fields: ``proj:code`` (v2), ``proj:epsg``, ``proj:wkt2``, ``proj:projjson``.
+
+    Products in a CRS without an EPSG code (LCMAP's and NRCan's Albers) carry ``proj:wkt2`` with
+    ``proj:epsg`` null. Returns a string :class:`odc.geo.CRS` accepts, or None.
+    """
+    if props.get("proj:code"):
+        return str(props["proj:code"])
+    if props.get("proj:epsg"):
+        return f"EPSG:{int(props['proj:epsg'])}"
+    if props.get("proj:wkt2"):
+        return str(props["proj:wkt2"])
+    if props.get("proj:projjson"):
+        import json
+
+        return json.dumps(props["proj:projjson"])
+    return None
 
 
 def item_window(item: Any, band: str, size: int) -> Any:

@@ -192,3 +192,102 @@ def test_las_check_offline_says_it_needs_the_internet(capsys: pytest.CaptureFixt
 
     assert main(["las", "check", "--subset", "s2l2a-cdl"]) == 2
     assert "needs the internet" in capsys.readouterr().err
+
+
+# --- defect 7: tiled label products (LCMAP here: two tiles, proj:wkt2) -----------------------------------------
+
+
+def _tiled(min_distance_km: float = 0.3, n: int = 12) -> Recipe:
+    recipe = _small(load_recipe("landsat-lcmap"))
+    return dataclasses.replace(recipe, sampling=dataclasses.replace(recipe.sampling, n=n,
+                                                                    min_distance_km=min_distance_km))
+
+
+def _chip_items(recipe: Recipe, url: str, lon: float, lat: float) -> list[str]:
+    """Ids of the label items that hold the whole chip of a point (on the image grid, as the builder cuts it)."""
+    image = search.search_items(recipe, url, recipe.image.collection, Point(lon, lat).buffer(1e-7),
+                                recipe.image.datetime, recipe.image.max_cloud, recipe.image.query)
+    chip = search.wgs84_polygon(search.chip_geobox(recipe, image[0], lon, lat))
+    return [i.id for i in search.label_items(recipe, url) if search.item_shape(i).contains(chip)]
+
+
+def test_label_items_filters_by_datetime_and_query_and_splits_full_pages(pc_url: str) -> None:
+    lcmap = _tiled()
+    ids = [i.id for i in search.label_items(lcmap, pc_url)]
+    assert ids == ["LCMAP_CU_2021_V13_LCPRI-018012", "LCMAP_CU_2021_V13_LCPRI-019012"]
+    assert [i.id for i in search.label_items(lcmap, pc_url, page=1)] == ids  # boxes split until a page is not full
+    other_year = dataclasses.replace(lcmap, label=dataclasses.replace(lcmap.label, datetime="2019-01-01/2019-12-31"))
+    assert search.label_items(other_year, pc_url) == []
+    cdl = dataclasses.replace(load_recipe("s2l2a-cdl"), sign=None)
+    assert [i.id for i in search.label_items(cdl, pc_url)] == ["cropland_2021_18"]
+
+
+def test_within_label_points_have_their_chip_in_exactly_one_label_tile(pc_url: str, tmp_path: Path) -> None:
+    from lslib.data.las.build import sample_subset
+
+    recipe = _tiled()
+    assert recipe.sampling.within_label and recipe.sampling.strategy == "global"
+    pts = sample_subset(recipe, url=pc_url)
+    assert len(pts) >= 6 and pts.attrs["sampling"]["within_footprints"] == 2
+    tiles = {t for lon, lat in zip(pts.lon, pts.lat, strict=True) for t in _chip_items(recipe, pc_url, lon, lat)}
+    for lon, lat in zip(pts.lon, pts.lat, strict=True):
+        assert len(_chip_items(recipe, pc_url, lon, lat)) == 1, (lon, lat)
+    assert len(tiles) == 2  # both tiles get points
+    (tmp_path / recipe.name).mkdir(parents=True)
+    pts.to_parquet(tmp_path / recipe.name / "points.parquet")
+    summary = build_las(recipe, tmp_path, stac_url=pc_url, workers=0, progress=False)
+    assert not list_records(tmp_path, "failed"), list_records(tmp_path, "failed")
+    assert not any("label does not cover" in r for r in summary.reasons), summary.reasons
+    chips = [read_chip(p) for p in list_chips(tmp_path, recipe.name)]
+    assert len(chips) == len(pts), summary
+    assert {c.meta["label_item"] for c in chips} == tiles
+
+
+def test_a_chip_across_the_tile_edge_is_rejected(pc_url: str, tmp_path: Path) -> None:
+    """What within_label avoids: global sampling may draw a point on the edge between two label tiles."""
+    from pyproj import Transformer
+
+    recipe = _tiled()
+    _, y = Transformer.from_crs("EPSG:4326", f"EPSG:{pc_like_stac.ALBERS}", always_xy=True).transform(
+        pc_like_stac.LON, pc_like_stac.LAT)
+    t = pc_like_stac.lcmap_grid()
+    edge_x = (t * (pc_like_stac.LCMAP_SPLIT, 0))[0]
+    lon, lat = Transformer.from_crs(f"EPSG:{pc_like_stac.ALBERS}", "EPSG:4326", always_xy=True).transform(edge_x, y)
+    assert _chip_items(recipe, pc_url, lon, lat) == []
+    point = {"point_id": "edge-0", "lon": lon, "lat": lat}
+    from lslib.data.las.cut import build_chip
+
+    out = build_chip(recipe, point, url=pc_url, root=str(tmp_path))
+    assert out["status"] == "rejected" and out["reason"] == "label does not cover the chip"
+
+
+def test_within_label_is_validated() -> None:
+    doc = {"name": "x", "title": "x", "stac_url": "local", "licence": "x", "attribution": "x",
+           "image": {"collection": "c", "sensor": "landsat8", "bands": {"SR_B2": "blue"}, "datetime": "2021"},
+           "label": {"collection": "l", "band": "data", "taxonomy": "lcmap"},
+           "sampling": {"strategy": "label", "within_label": True}}
+    with pytest.raises(ValueError, match="within_label"):
+        parse_recipe(doc)
+    tiled = [n for n in ("s2l2a-cdl", "landsat-lcmap", "landsat-nrcan", "naip-chesapeake", "s2l2a-worldcover")
+             if load_recipe(n).sampling.within_label]
+    assert len(tiled) == 5
+
+
+# --- proj:wkt2 instead of proj:epsg ------------------------------------------------------------------------------
+
+
+def test_proj_wkt2_items_are_searched_cut_and_checked(pc_url: str) -> None:
+    from lslib.data.las.check import check_recipe
+
+    recipe = _tiled()
+    tiles = search.label_items(recipe, pc_url)
+    assert all(t.properties.get("proj:epsg") is None and "proj:wkt2" in t.properties for t in tiles)
+    window = search.item_window(tiles[0], "lcpri", 16)
+    assert window.crs.epsg == pc_like_stac.ALBERS and abs(window.affine.a) == 30
+    assert search.item_crs({"proj:code": "EPSG:32618", "proj:epsg": 1}) == "EPSG:32618"
+    assert search.item_crs({"proj:epsg": None, "proj:wkt2": "PROJCRS[...]"}) == "PROJCRS[...]"
+    assert search.item_crs({}) is None
+    label = check_recipe(dataclasses.replace(recipe, sign=None), pc_url)[1]
+    assert "error" not in label, label
+    assert label["item"].startswith("LCMAP_CU_2021") and "5070" in label["crs"] and label["resolution"] == 30
+    assert label["bands"][0]["dtype"] == "uint8" and label["bands"][0]["nodata"] == 0

@@ -11,6 +11,8 @@ machine or its number of CPUs) and enforce a minimum distance between points. Pu
   in-memory array (:mod:`lslib.data.las.sampling.landmask`: bit-packed, memory-mapped from the lslib cache).
 * :func:`sample_in_label` - points stratified by class inside a label raster, where a whole chip fits.
 * :func:`sample_in_footprints` - points inside footprints (e.g. STAC item geometries), shrunk by a margin.
+* :func:`shrink_in_degrees`, :func:`chip_margin_m` - lon/lat footprints shrunk so a whole chip fits (e.g. for
+  ``sample_global(within=...)``: land points only where a label item holds the whole chip).
 * :func:`write_points`, :func:`read_points` - GeoParquet + GeoJSON + a PNG map, and back.
 
 Every sampler returns an EPSG:4326 ``geopandas.GeoDataFrame`` of points with at least ``point_id``
@@ -23,7 +25,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,7 +47,7 @@ from lslib.data.las.sampling.core import (
     summary,
     unit_vectors,
 )
-from lslib.data.las.sampling.footprints import sample_in_footprints
+from lslib.data.las.sampling.footprints import chip_margin_m, sample_in_footprints, shrink_in_degrees
 from lslib.data.las.sampling.io import read_points, write_points
 from lslib.data.las.sampling.label import sample_in_label
 from lslib.data.las.sampling.landmask import is_land
@@ -64,12 +67,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "biome_strata",
+    "chip_margin_m",
     "is_land",
     "points_frame",
     "read_points",
     "sample_global",
     "sample_in_footprints",
     "sample_in_label",
+    "shrink_in_degrees",
     "write_points",
 ]
 
@@ -100,7 +105,10 @@ def _check_region(region: Region | None) -> Region:
 class _CellSource:
     """Uniform points on the sphere inside a set of (clipped) 0.25° cells, kept when on land in the stratum."""
 
-    def __init__(self, boxes: np.ndarray, stratum: int, strata: Strata, rng: np.random.Generator) -> None:
+    def __init__(
+        self, boxes: np.ndarray, stratum: int, strata: Strata, rng: np.random.Generator, within: Any = None
+    ) -> None:
+        self._within = within  # a prepared lon/lat (Multi)Polygon, or None
         self._boxes = boxes  # (k, 4): west, east, sin(south), sin(north)
         weights = (boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2])
         self.area_sr = float(np.radians(1.0) * weights.sum())  # steradians covered by the cells
@@ -117,7 +125,12 @@ class _CellSource:
         b = self._boxes[cell]
         lon = b[:, 0] + u * (b[:, 1] - b[:, 0])
         lat = np.degrees(np.arcsin(np.clip(b[:, 2] + v * (b[:, 3] - b[:, 2]), -1.0, 1.0)))
-        return lon, lat, stratum_index(lon, lat, self._strata) == self._stratum
+        ok = stratum_index(lon, lat, self._strata) == self._stratum
+        if self._within is not None:
+            import shapely
+
+            ok &= shapely.contains_xy(self._within, lon, lat)
+        return lon, lat, ok
 
     def draw(self, k: int) -> Batch:
         rate = (self.hits + 1) / (self.raw + 4)
@@ -131,8 +144,21 @@ class _CellSource:
         return Batch(unit_vectors(lon, lat), {"lon": lon, "lat": lat})
 
 
-def _stratum_cells(region: Region, strata: Strata) -> dict[int, np.ndarray]:
-    """Per stratum index: its candidate cells clipped to the region, as (west, east, sin south, sin north)."""
+def _touching(lo_x: np.ndarray, lo_y: np.ndarray, hi_x: np.ndarray, hi_y: np.ndarray, shapes: list[Any]) -> np.ndarray:
+    """Which cells (lon/lat boxes) intersect any of ``shapes``."""
+    import shapely
+
+    hit = shapely.STRtree(shapes).query(shapely.box(lo_x, lo_y, hi_x, hi_y), predicate="intersects")
+    out = np.zeros(len(lo_x), dtype=bool)
+    out[hit[0]] = True
+    return out
+
+
+def _stratum_cells(region: Region, strata: Strata, within: list[Any] | None = None) -> dict[int, np.ndarray]:
+    """Per stratum index: its candidate cells clipped to the region, as (west, east, sin south, sin north).
+
+    With ``within`` (lon/lat polygons), only cells that intersect one of them.
+    """
     west, south, east, north = region
     rows, cols, rflags = land_cells()
     c_w = -180.0 + CELL_DEG * cols
@@ -140,6 +166,8 @@ def _stratum_cells(region: Region, strata: Strata) -> dict[int, np.ndarray]:
     lo_x, hi_x = np.maximum(c_w, west), np.minimum(c_w + CELL_DEG, east)
     lo_y, hi_y = np.maximum(c_n - CELL_DEG, south), np.minimum(c_n, north)
     inside = (hi_x > lo_x) & (hi_y > lo_y)
+    if within is not None:
+        inside[inside] = _touching(lo_x[inside], lo_y[inside], hi_x[inside], hi_y[inside], within)
     boxes = np.column_stack([lo_x, hi_x, np.sin(np.radians(lo_y)), np.sin(np.radians(hi_y))])[inside]
     rflags, zflags = rflags[inside], cell_zone_flags(rows[inside])
     names = stratum_names(strata)
@@ -173,6 +201,7 @@ def sample_global(
     region: Region | None = None,
     strata: Strata = "biome",
     allocation: str = "equal",
+    within: Sequence[Any] | None = None,
 ) -> gpd.GeoDataFrame:
     """Sample ``n`` points on land, stratified, at least ``min_distance_km`` apart (great-circle).
 
@@ -192,27 +221,31 @@ def sample_global(
             CONUS; None for the whole globe.
         strata: ``"biome"`` (region × zone), ``"region"``, ``"zone"`` or ``"none"`` (one stratum ``"land"``).
         allocation: ``"equal"`` or ``"proportional"`` (to land area).
+        within: lon/lat (Multi)Polygons, e.g. label items' footprints shrunk by :func:`shrink_in_degrees`:
+            points only inside one of them (areas of ``"proportional"`` ignore it); None for no limit.
 
     Returns:
         EPSG:4326 points with columns ``point_id`` (``"<seed>-<i:06d>"``), ``stratum``, ``lon``, ``lat`` (degrees),
         ``geometry``, ordered by stratum then draw order. If fewer than ``n`` fit, a warning gives the numbers.
 
     Raises:
-        ValueError: n <= 0, a negative distance, an invalid region box, an unknown strata or allocation, or a
-            region without land.
+        ValueError: n <= 0, a negative distance, an invalid region box, an unknown strata or allocation, a
+            region without land, or ``within`` empty or outside the region.
     """
     n, seed = check_n(n), check_seed(seed)
     dist_km = check_distance(min_distance_km, "min_distance_km")
     box = _check_region(region)
     check_allocation(allocation)
     names = stratum_names(strata)
-    cells = _stratum_cells(box, strata)
+    shapes, prepared = _within(within)
+    cells = _stratum_cells(box, strata, shapes)
     if not cells:
-        raise ValueError(f"region {box} holds no land per the GLOBE mask; choose a box over land")
+        where = " inside the given footprints" if shapes is not None else ""
+        raise ValueError(f"region {box} holds no land{where} per the GLOBE mask; choose a box over land")
     states = []
     for k, boxes in cells.items():
         weight = 1.0 if allocation == "equal" else _land_area_km2(boxes, k, strata)
-        source = _CellSource(boxes, k, strata, stream_rng(seed, names[k]))
+        source = _CellSource(boxes, k, strata, stream_rng(seed, names[k]), prepared)
         states.append(StratumState(names[k], source, weight))
     packer = Packer(chord_for(dist_km * 1000.0), 3)
     fill(states, packer, n, seed=seed, patience=_PATIENCE)
@@ -230,4 +263,20 @@ def sample_global(
         "allocation": allocation,
         "per_stratum": summary(states),
     }
+    if shapes is not None:
+        meta["within_footprints"] = len(shapes)
     return points_frame(cols, seed=seed, columns=("stratum", "lon", "lat"), attrs=meta)
+
+
+def _within(within: Sequence[Any] | None) -> tuple[list[Any] | None, Any]:
+    """(the polygons, their prepared union) of ``sample_global(within=...)``; (None, None) without."""
+    if within is None:
+        return None, None
+    import shapely
+
+    shapes = list(within)
+    if not shapes or not all(isinstance(g, shapely.Polygon | shapely.MultiPolygon) for g in shapes):
+        raise ValueError("within must be a non-empty sequence of lon/lat (Multi)Polygons")
+    union = shapely.union_all(shapes)
+    shapely.prepare(union)
+    return shapes, union

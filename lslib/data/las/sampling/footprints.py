@@ -29,10 +29,51 @@ from lslib.data.las.sampling.core import (
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["sample_in_footprints"]
+__all__ = ["chip_margin_m", "sample_in_footprints", "shrink_in_degrees"]
 
 _PATIENCE = 2000
 _RAW_CAP = 5_000_000
+#: Metres per degree, lower bounds on WGS 84: of longitude at the equator (times cos(lat)), and of latitude
+#: (its value at the equator, the smallest): distances measured with them never exceed the true ones.
+_M_PER_DEG_LON = 111_319.0
+_M_PER_DEG_LAT = 110_574.0
+
+
+def chip_margin_m(size_px: int, gsd_m: float) -> float:
+    """Inward margin (metres) that keeps a whole ``size_px`` x ``gsd_m`` chip centred on a point inside a footprint.
+
+    Half the chip's diagonal (a chip may be rotated against the footprint's edges), plus 1 % for the scale
+    of the chip's projection (UTM away from its central meridian) and two pixels for the snapping of the
+    chip to the image's pixel grid.
+    """
+    return float(size_px) * float(gsd_m) * math.sqrt(2.0) / 2.0 * 1.01 + 2.0 * float(gsd_m)
+
+
+def shrink_in_degrees(footprints: gpd.GeoDataFrame | Sequence[Any], margin_m: float) -> list[Any]:
+    """Lon/lat footprints shrunk by at least ``margin_m`` metres; those that vanish are dropped.
+
+    Each footprint is scaled to metres with the smallest metres-per-degree it holds (longitude at its
+    poleward edge), shrunk, and scaled back: an affine map, so edges straight in lon/lat (as STAC
+    geometries and the builder's containment test read them) stay straight, and a point of the result
+    is at least ``margin_m`` true metres from the footprint's edge (more towards the equator).
+
+    Raises:
+        ValueError: as :func:`sample_in_footprints` for invalid footprints, or a negative margin.
+    """
+    from shapely import affinity
+
+    margin = check_distance(margin_m, "margin_m")
+    geoms, _ = _as_geometries(footprints)
+    out = []
+    for geom in geoms:
+        _, south, _, north = geom.bounds
+        kx = _M_PER_DEG_LON * math.cos(math.radians(min(89.9, max(abs(south), abs(north)))))
+        ky = _M_PER_DEG_LAT
+        metres = affinity.scale(geom, xfact=kx, yfact=ky, origin=(0.0, 0.0))
+        shrunk = metres.buffer(-margin) if margin > 0 else metres
+        if not shrunk.is_empty and shrunk.area > 0:
+            out.append(affinity.scale(shrunk, xfact=1.0 / kx, yfact=1.0 / ky, origin=(0.0, 0.0)))
+    return out
 
 
 class _PolygonSource:

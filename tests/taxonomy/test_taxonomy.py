@@ -27,7 +27,7 @@ from lslib.taxonomy import (
     remap,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MIRROR = Path(os.environ.get("LSLIB_DATA_MIRROR") or REPO.parent / "shared" / "data")
 KEYS = list_taxonomies()
 
