@@ -54,8 +54,10 @@ def _to_hex(colour: str) -> str:
 class _Row:
     """The widgets of one class; ``code`` (a preset's product code) is dropped once the name is edited."""
 
-    def __init__(self, prompt: ClassPrompt, colour: str, set_threshold: float) -> None:
+    def __init__(self, prompt: ClassPrompt, colour: str, set_threshold: float, *, auto: bool = False) -> None:
         self.code = prompt.code
+        #: the colour was suggested (not given by the user or the prompt set): it follows a rename
+        self.auto = auto
         self.origin = psm.normalise_name(prompt.name)
         lay = w.Layout
         self.name = w.Text(
@@ -137,10 +139,12 @@ class PromptEditor:
     ) -> None:
         self._embed = embed
         self.prefer = prefer
-        first = self._suggest(initial_prompts(prompts))
+        initial = initial_prompts(prompts)
+        first = self._suggest(initial)
         self._callbacks: list[ChangeCallback] = [on_change] if on_change else []
         self._rows: list[_Row] = []
         self._muted = 0
+        self._recolouring = False
         self._prompts = first
         self.error: str | None = None
         self.changes = 0
@@ -175,7 +179,7 @@ class PromptEditor:
         self.widget.add_class("lslib-prompt-editor")
         self._muted += 1
         try:
-            self._set_rows(list(first.classes))
+            self._set_rows(list(first.classes), [c.colour is None for c in initial.classes])
         finally:
             self._muted -= 1
         try:  # the rows give every class an explicit colour: that set is the current one
@@ -229,7 +233,8 @@ class PromptEditor:
         Without ``colour`` it gets the suggested colour of its name (distinct from the other rows').
         """
         prompt = ClassPrompt(name=name, colour=colour)
-        self._rows.append(self._make_row(prompt if colour is not None else self._suggested([prompt])[-1]))
+        suggested = prompt if colour is not None else self._suggested([prompt])[-1]
+        self._rows.append(self._make_row(suggested, auto=colour is None))
         self._show_rows()
         self._edited()
 
@@ -249,16 +254,19 @@ class PromptEditor:
     def set_prompts(self, prompts: PromptSet | Sequence[str] | str | os.PathLike[str]) -> None:
         """Replace every row (one change). Names are not validated first: an invalid list shows its error."""
         if isinstance(prompts, PromptSet | str | os.PathLike):
-            ps = self._suggest(initial_prompts(prompts))
+            initial = initial_prompts(prompts)
+            ps = self._suggest(initial)
             self._meta = (ps.name, ps.threshold, ps.taxonomy)
             classes = list(ps.classes)
+            auto = [c.colour is None for c in initial.classes]
         else:
             self._meta = ("prompts", 0.0, None)
             self._rows = []  # the new list replaces every row: no old colour to avoid
             classes = self._suggested([ClassPrompt(name=str(n)) for n in prompts])
+            auto = [True] * len(classes)
         self._muted += 1
         try:
-            self._set_rows(classes)
+            self._set_rows(classes, auto)
         finally:
             self._muted -= 1
         self._edited()
@@ -319,19 +327,54 @@ class PromptEditor:
                 return c
         return _PALETTE[len(self._rows) % len(_PALETTE)]
 
-    def _make_row(self, prompt: ClassPrompt) -> _Row:
-        row = _Row(prompt, prompt.colour or self._free_colour(), self._meta[1])
-        row.watch(guarded(self._show_error)(lambda _change: self._edited()))
+    def _make_row(self, prompt: ClassPrompt, *, auto: bool = False) -> _Row:
+        row = _Row(prompt, prompt.colour or self._free_colour(), self._meta[1], auto=auto)
         safe = guarded(self._show_error)
+        # registered before the row's change handler: a renamed row's suggested colour is updated first, so
+        # the rename renders once, with the colour of its new name
+        row.name.observe(safe(lambda _change, r=row: self._recolour(r)), names="value")
+        row.colour.observe(lambda _change, r=row: self._colour_chosen(r), names="value")
+        row.watch(safe(lambda _change: self._edited()))
         row.remove.on_click(safe(lambda _b, r=row: self.remove_class(self._rows.index(r))))
         row.up.on_click(safe(lambda _b, r=row: self.move_class(self._rows.index(r), max(0, self._rows.index(r) - 1))))
         return row
 
-    def _set_rows(self, classes: list[ClassPrompt]) -> None:
+    def _set_rows(self, classes: list[ClassPrompt], auto: Sequence[bool] | None = None) -> None:
+        flags = list(auto) if auto is not None else [False] * len(classes)
         self._rows = []
-        for c in classes:
-            self._rows.append(self._make_row(c))
+        for c, a in zip(classes, flags, strict=True):
+            self._rows.append(self._make_row(c, auto=a))
         self._show_rows()
+
+    def _recolour(self, row: _Row) -> None:
+        """Give a renamed row the suggested colour of its new name, if its colour was suggested.
+
+        The suggestion is distinct from the other rows' colours; a colour the user or the prompt set chose
+        stays, and so does the colour of a blank or duplicate name.
+        """
+        if not row.auto or row not in self._rows:
+            return
+        threshold = self._meta[1]
+        try:
+            others = tuple(r.prompt(threshold) for r in self._rows if r is not row)
+            renamed = ClassPrompt(name=row.name.value.strip())
+            colour = self._suggest(PromptSet(classes=(*others, renamed)), self._meta[2]).classes[-1].colour
+        except ValueError:
+            return
+        if colour is None or colour.lower() == str(row.colour.value).lower():
+            return
+        self._muted += 1
+        self._recolouring = True
+        try:
+            row.colour.value = colour
+        finally:
+            self._recolouring = False
+            self._muted -= 1
+
+    def _colour_chosen(self, row: _Row) -> None:
+        """A colour picked by the user (or :meth:`set_colour`) is theirs: it no longer follows renames."""
+        if not self._recolouring:
+            row.auto = False
 
     def _show_rows(self) -> None:
         self._rows_box.children = tuple(r.box for r in self._rows)

@@ -157,9 +157,10 @@ CELLS = [
 
         **Exercise 1.** *Vegetation* is a vague word, and the model was trained on the Esri classes: its word
         for wooded land is *trees*. In the editor, rename *vegetation* to *trees* and press Enter (the image is
-        not encoded again, only the new name: `predictor.stats` counts it); a renamed row keeps its colour, so
-        also give it the label's *Trees* green (`#397d49`) in its colour box, as the reference shows it. Then check: the cell below
-        captured the map **before** the edit and prints where the Esri *Trees* pixels went, before and after.
+        not encoded again, only the new name: `predictor.stats` counts it). The row's colour follows the new
+        name: *trees* takes the label's *Trees* green, as the reference shows it (a colour you pick yourself
+        stays). Then check: the cell below captured the map **before** the edit and prints where the Esri
+        *Trees* pixels went, before and after.
 
         The solution (run from code here, in every mode, exactly as typing it):
         """),
@@ -174,7 +175,7 @@ CELLS = [
         before = where(app.prediction, trees_ref)                    # captured BEFORE the edit
         row = app.editor.prompts.names.index("vegetation")
         app.editor.set_name(row, "trees")                         # the edit (one text encode, one render)
-        app.editor.set_colour(row, esri.by_name("Trees").color)  # the label's colour for it (one render)
+        print("colour of 'trees':", app.editor.prompts.colours[row], "| the label's Trees:", esri.by_name("Trees").color)
         after = where(app.prediction, trees_ref)
         display(pd.DataFrame({"with 'vegetation' (%)": before.to_numpy(), "with 'trees' (%)": after.to_numpy()},
                              index=[n if n != "trees" else "vegetation / trees" for n in after.index]).round(1))

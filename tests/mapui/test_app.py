@@ -121,6 +121,22 @@ def test_prompts_matching_the_reference_take_its_colours(app, scene, predictor) 
     assert a.editor.prefer == "esri_lulc"
 
 
+def test_a_renamed_class_takes_the_colour_of_its_new_name_unless_chosen(app, scene, predictor) -> None:  # type: ignore[no-untyped-def]
+    from lslib.mapui import MapApp
+    from lslib.taxonomy import get_taxonomy
+
+    esri = {c.name: c.color.lower() for c in get_taxonomy("terramesh_lulc").classes}
+    image, ref = scene
+    a = MapApp(image=image, predictor=predictor, prompts=["water", "vegetation", "crops"], reference=ref)
+    renders = a.renders
+    a.editor.set_name(1, "trees")  # a suggested colour follows the rename: one render, the reference's Trees
+    assert a.editor.prompts.colours[1] == esri["Trees"] and a.renders == renders + 1
+    a.editor.set_colour(2, "#ff00ff")  # chosen by the user: it stays through a rename
+    a.editor.set_name(2, "built area")
+    assert a.editor.prompts.colours[2] == "#ff00ff"
+    assert a.editor.prompts.colours[0] == esri["Water"]  # the other classes keep theirs
+
+
 def test_invalid_prompts_show_an_error_and_keep_the_map(app) -> None:  # type: ignore[no-untyped-def]
     renders, png, prompts = app.renders, app.overlay_png, app.editor.prompts
     for bad, word in (("", "empty name"), ("Water ", "same name"), ("WATER", "same name")):
