@@ -53,12 +53,12 @@ CELLS = [
         import pystac_client
         from IPython.display import Image
 
-        from lslib.data.las.chips import list_chips, read_chip
-        from lslib.data.las.build import build_las, dask_client, sample_subset
-        from lslib.data.las.report import las_report
-        from lslib.data.las.recipes import list_recipes, load_recipe
+        from lslib.data.las import list_chips, read_chip
+        from lslib.data.las import build_las, dask_client, sample_subset
+        from lslib.data.las import las_report
+        from lslib.data.las import list_recipes, load_recipe
         from lslib.data.las.sampling import sample_global, write_points
-        from lslib.data.local_stac.catalog import local_stac
+        from lslib.data.local_stac import local_stac
         from lslib.taxonomy import crosswalk, get_taxonomy
         from lslib.viz import plot_label, rgb_composite
         """),

@@ -51,9 +51,9 @@ CELLS = [
         import xarray as xr
         from IPython.display import Image
 
-        from lslib.data.las.build import build_las
-        from lslib.data.las.recipes import load_recipe
-        from lslib.data.local_stac.catalog import local_stac
+        from lslib.data.las import build_las
+        from lslib.data.las import load_recipe
+        from lslib.data.local_stac import local_stac
         from lslib.model.build import count_parameters, load_model
         from lslib.taxonomy import get_taxonomy
         from lslib.training.config import load_config

@@ -49,9 +49,9 @@ CELLS = [
         import torch
         from IPython.display import Image, display
 
-        from lslib.data.las.build import build_las
-        from lslib.data.las.recipes import load_recipe
-        from lslib.data.local_stac.catalog import local_stac
+        from lslib.data.las import build_las
+        from lslib.data.las import load_recipe
+        from lslib.data.local_stac import local_stac
         from lslib.model.build import load_model
         from lslib.taxonomy import get_taxonomy
         from lslib.training import baselines

@@ -23,21 +23,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lslib.data.las.build import BuildSummary, build_las, sample_subset
+    from lslib.data.las.build import BuildSummary, build_las, dask_client, sample_subset
     from lslib.data.las.chips import Chip, CorruptChipError, list_chips, read_chip
     from lslib.data.las.recipes import Recipe, list_recipes, load_recipe, parse_recipe
     from lslib.data.las.report import NotALasBuildError, las_report
     from lslib.data.las.search import check_stac, search_items
 
 _EXPORTS = {
-    "BuildSummary": "build", "build_las": "build", "sample_subset": "build",
+    "BuildSummary": "build", "build_las": "build", "dask_client": "build", "sample_subset": "build",
     "Chip": "chips", "CorruptChipError": "chips", "list_chips": "chips", "read_chip": "chips",
     "Recipe": "recipes", "list_recipes": "recipes", "load_recipe": "recipes", "parse_recipe": "recipes",
     "NotALasBuildError": "report", "las_report": "report",
     "check_stac": "search", "search_items": "search",
 }
 __all__ = [
-    "BuildSummary", "Chip", "CorruptChipError", "NotALasBuildError", "Recipe", "build_las", "check_stac",
+    "BuildSummary", "Chip", "CorruptChipError", "NotALasBuildError", "Recipe", "build_las", "check_stac", "dask_client",
     "las_report", "list_chips", "list_recipes", "load_recipe", "parse_recipe", "read_chip", "sample_subset",
     "search_items",
 ]  # fmt: skip
