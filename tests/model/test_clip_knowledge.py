@@ -239,9 +239,30 @@ def test_a_folder_without_clip_weights_is_refused(tmp_path: Path) -> None:
         load_clip(tmp_path)
 
 
-def test_knowledge_on_the_decoder_grid_is_the_4x4_mean() -> None:
-    emb = types.SimpleNamespace(pixels=torch.zeros(1, 8, 3, 2))
-    probs = torch.arange(2 * 10 * 7, dtype=torch.float32).view(1, 2, 10, 7)
+def test_knowledge_is_padded_to_the_decoder_grid_by_replicating_the_border() -> None:
+    emb = types.SimpleNamespace(pixels=torch.zeros(1, 8, 4, 3))  # the padded input's stride-4 grid
+    probs = torch.arange(2 * 3 * 2, dtype=torch.float32).view(1, 2, 3, 2)  # ceil(H/4) x ceil(W/4) of the image
     grid = to_decoder_grid(probs, emb)  # type: ignore[arg-type]
-    assert grid.shape == (1, 2, 3, 2)
-    torch.testing.assert_close(grid[0, 0, 0, 0], probs[0, 0, :4, :4].mean())
+    assert grid.shape == (1, 2, 4, 3)
+    torch.testing.assert_close(grid[..., :3, :2], probs)
+    torch.testing.assert_close(grid[..., 3, :2], probs[..., 2, :])  # last row repeated
+    torch.testing.assert_close(grid[..., 2], grid[..., 1])  # last column repeated
+
+
+def test_sliding_window_logits_average_overlapping_windows_on_the_stride_4_grid(clip_folder: Path) -> None:
+    """300 x 280 px: rows (0, 256), (32, 300) and columns (0, 256), (16, 280) overlap; the result covers
+    ceil(H/4) x ceil(W/4) cells, and equals the first window alone where only it reaches (rows < 32, cols < 16)."""
+    from transformers import CLIPModel
+
+    model = CLIPModel.from_pretrained(str(clip_folder), local_files_only=True)
+    knowledge = ProxyClipKnowledge(model, tokenizer=None)
+    torch.manual_seed(0)
+    rgb, proxy = torch.rand(1, 3, 300, 280), torch.randn(1, 8, 19, 18)
+    text = torch.nn.functional.normalize(torch.randn(3, 32), dim=1)
+    out = knowledge.logits(rgb, proxy, text)
+    assert out.shape == (1, 3, 75, 70) and out.isfinite().all() and float(out.abs().max()) <= 1.0 + 1e-5
+    first = knowledge.image_features(rgb[:, :, :256, :256], proxy[:, :, :16, :16])
+    sim = torch.nn.functional.interpolate(torch.einsum("bdhw,qd->bqhw", first, text), size=(64, 64),
+                                          mode="bilinear", align_corners=False)
+    torch.testing.assert_close(out[:, :, :8, :4], sim[:, :, :8, :4])  # top-left: only the first window
+    assert not torch.allclose(out[:, :, 8:16, 4:8], sim[:, :, 8:16, 4:8])  # the overlap is an average
