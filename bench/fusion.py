@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="at most 4 chips per pair")
     args = ap.parse_args(argv)
 
+    import time
+
     import torch
 
     from lslib.default_model import default_model, ensure_las_mini
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from lslib.training.evaluate import DEFAULT_FUSION, METRIC, evaluate_zero_shot
 
     torch.set_num_threads(2)
+    t0 = time.perf_counter()
     model = default_model(progress=False)
     las = ensure_las_mini(progress=False)
     rows: list[dict[str, object]] = []
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "title": "Fusion ablation (zero-shot protocol, default checkpoint)",
             "machine": platform.platform(),
+            "seconds": round(time.perf_counter() - t0, 1),
             "metric": METRIC,
             "tables": [{"caption": "per pair", "rows": rows}, {"caption": "mean over pairs", "rows": means},
                        {"caption": f"phrase lists: mean of embeddings vs max of probabilities (thr={best_thr})",
