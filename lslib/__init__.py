@@ -14,7 +14,7 @@ names                                                        defined in
 ``map_large_area``                                           :mod:`lslib.inference.tiling.large_area`
 ``save_taught``                                              :mod:`lslib.inference.teach`
 ``MapApp``, ``quick_map``                                    :mod:`lslib.mapui.app`
-``view``                                                     :mod:`lslib.mapui.view`
+``view``                                                     :mod:`lslib.mapui.result_view`
 ``PromptSet``, ``from_taxonomy``, ``resolve``                :mod:`lslib.prompt_set`
 ``default_model``                                            :mod:`lslib.default_model`
 ===========================================================  ==========================================
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from lslib.inference.teach import save_taught
     from lslib.inference.tiling.large_area import map_large_area
     from lslib.mapui.app import MapApp, quick_map
-    from lslib.mapui.view import view
+    from lslib.mapui.result_view import view
     from lslib.model.build import build_model, load_model, load_released
     from lslib.prompt_set import PromptSet, from_taxonomy, resolve
 
@@ -62,7 +62,7 @@ _EXPORTS = {
     "save_taught": "lslib.inference.teach",
     "MapApp": "lslib.mapui.app",
     "quick_map": "lslib.mapui.app",
-    "view": "lslib.mapui.view",
+    "view": "lslib.mapui.result_view",
     "PromptSet": "lslib.prompt_set",
     "from_taxonomy": "lslib.prompt_set",
     "resolve": "lslib.prompt_set",

@@ -259,7 +259,7 @@ def test_view_of_a_multi_tile_output_in_a_real_browser(tmp_path: Path, sample_di
     """``lslib.mapui.view(OUT)`` in JupyterLab: the class COG as localtileserver tiles through the
     ``/localtileserver-proxy/<port>/`` server extension, loaded in Chromium, and the legend."""
     _require_tools()
-    from lslib.mapui.view import legend_rows, open_output, read_colour_table
+    from lslib.mapui.result_view import legend_rows, open_output, read_colour_table
 
     out_dir = _multi_tile_output(tmp_path, sample_dir)
     _, doc, class_path, _ = open_output(out_dir)

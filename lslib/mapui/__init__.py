@@ -9,11 +9,11 @@ Layering: :mod:`lslib.inference` (Predictor) <- this package <- the notebooks. P
 never the model. Modules: ``app`` (MapApp), ``prompt_editor`` (prompt rows), ``aoi`` (AOI clipping and size guard),
 ``imagery`` (images, references, STAC), ``render`` (index maps, colours, PNG), ``analysis`` (areas,
 agreement, point accuracy, export), ``common`` (panel helpers), ``panel_aoi``, ``panel_analysis`` and
-``panel_teach`` (the panels), ``view`` (a finished ``lslib predict`` folder on a leafmap map).
+``panel_teach`` (the panels), ``result_view`` (a finished ``lslib predict`` folder on a leafmap map: :func:`view`).
 """
 
 from lslib.mapui.app import MapApp, quick_map
 from lslib.mapui.prompt_editor import PromptEditor
-from lslib.mapui.view import MapOutputError, ResultView, view
+from lslib.mapui.result_view import MapOutputError, ResultView, view
 
 __all__ = ["MapApp", "MapOutputError", "PromptEditor", "ResultView", "quick_map", "view"]

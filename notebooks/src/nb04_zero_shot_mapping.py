@@ -387,7 +387,7 @@ CELLS = [
         print(result.table())
         """),
     md("""
-        `view(folder)` (`lslib.mapui.view`) opens the finished folder on a [leafmap](https://leafmap.org/) map:
+        `view(folder)` (`lslib.mapui.result_view`) opens the finished folder on a [leafmap](https://leafmap.org/) map:
         classes and confidence are served as tiles by localtileserver (read from the COGs at each zoom's
         resolution, so a 10 m tile of 10 980² px opens as fast as this one), the imagery underneath, a legend of
         the classes present with their share, and a *confidence* layer (hidden: tick it in the layer control).

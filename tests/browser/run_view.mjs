@@ -1,4 +1,4 @@
-// Real-browser check of lslib.mapui.view in JupyterLab (driven by tests/test_browser.py).
+// Real-browser check of lslib.mapui.view (lslib.mapui.result_view) in JupyterLab (driven by tests/test_browser.py).
 //
 //   node run_view.mjs <config.json>
 //

@@ -21,7 +21,7 @@ from lslib.inference import Predictor
 from lslib.inference.outputs import NODATA_CODE, UNKNOWN_CODE
 from lslib.inference.tiling.large_area import map_large_area
 from lslib.mapui import MapOutputError, ResultView, view
-from lslib.mapui.view import (
+from lslib.mapui.result_view import (
     FINITE_NODATA,
     IMAGERY_PANE,
     RESULTS_PANE,
