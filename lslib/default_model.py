@@ -11,10 +11,10 @@ result (``COMPLETE`` is written only when training ended).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
+from lslib.data.fetch import sha256sum
 from lslib.model.build import RELEASED_NAME as DEFAULT_NAME
 from lslib.model.build import released_dir
 
@@ -32,14 +32,6 @@ def default_dir() -> Path:
 def las_mini_dir() -> Path:
     """Where LAS-mini is built for retraining and the benchmarks (``<cache>/models/las-mini``)."""
     return default_dir().parent / "las-mini"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _tiny_config_path() -> Path | None:
@@ -169,7 +161,7 @@ def export_release(best: Path, dest: Path | None = None, *, card: str = "") -> P
     size_mb = weights.stat().st_size / 2**20
     tail = (
         f"\n\n## Files\n\n| file | sha256 | size |\n|---|---|---|\n"
-        f"| model.safetensors (float16) | `{sha256(weights)}` | {size_mb:.1f} MB |\n"
+        f"| model.safetensors (float16) | `{sha256sum(weights)}` | {size_mb:.1f} MB |\n"
     )
     write_text(dest / "MODEL_CARD.md", card.rstrip() + tail)
     return dest

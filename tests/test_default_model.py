@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lslib.default_model import COMPLETE, default_model, export_release, released_dir, retrain_default, sha256
+from lslib.data.fetch import sha256sum
+from lslib.default_model import COMPLETE, default_model, export_release, released_dir, retrain_default
 from lslib.model.build import FORMAT_VERSION, load_model, save_model
 
 
@@ -19,7 +20,7 @@ def test_released_checkpoint_is_small_documented_and_matches_its_card() -> None:
     weights = folder / "model.safetensors"
     assert weights.stat().st_size <= 15 * 2**20, "the release must stay <= 15 MB"
     card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert sha256(weights) in card, "MODEL_CARD.md must give the weights' sha256"
+    assert sha256sum(weights) in card, "MODEL_CARD.md must give the weights' sha256"
     for words in ("LAS-mini", "configs/train/tiny.yaml", "seed", "steps", "generalization"):
         assert words in card, f"the model card should mention {words!r}"
     doc = json.loads((folder / "config.json").read_text(encoding="utf-8"))

@@ -180,15 +180,13 @@ _VERIFIED: dict[tuple[str, int, int], str] = {}
 
 
 def sha256sum(path: Path) -> str:
-    """sha256 of a file; memoised on (real path, size, mtime) so repeated fetches are cheap."""
+    """sha256 (hex) of a file, streamed (:func:`pooch.file_hash`); memoised on (real path, size, mtime)."""
     st = path.stat()
     memo_key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if memo_key not in _VERIFIED:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _VERIFIED[memo_key] = h.hexdigest()
+        import pooch
+
+        _VERIFIED[memo_key] = str(pooch.file_hash(str(path), alg="sha256"))  # streamed in blocks
     return _VERIFIED[memo_key]
 
 

@@ -317,6 +317,7 @@ def export(
     import json
 
     from lslib.atomic import atomic_path, write_text
+    from lslib.data.fetch import sha256sum
     from lslib.data.readers import write_geotiff
     from lslib.inference.codes import (
         BAND_DESCRIPTION,
@@ -326,7 +327,7 @@ def export(
         encode_class_map,
         labels,
     )
-    from lslib.inference.outputs.files import make_readable, read_json, sha256_file
+    from lslib.inference.outputs.files import make_readable, read_json
     from lslib.inference.teach import save_taught, teaching_of
     from lslib.prompt_set import save
 
@@ -350,7 +351,7 @@ def export(
     def done(path: Path) -> Path:
         """A written file: usual permissions, and into the record (rewritten each time: a crash leaves it true)."""
         make_readable(path)
-        record["files"][path.name] = sha256_file(path)
+        record["files"][path.name] = sha256sum(path)
         make_readable(write_text(out / EXPORT_RECORD, json.dumps(record, indent=1, sort_keys=True)))
         return path
 

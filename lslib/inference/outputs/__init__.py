@@ -58,7 +58,6 @@ from lslib.inference.outputs.files import (
     make_readable,
     read_json,
     read_json_text,
-    sha256_file,
     writing,
 )
 from lslib.inference.outputs.layout import (
@@ -117,7 +116,6 @@ __all__ = [
     "read_json",
     "read_json_text",
     "remove_ours",
-    "sha256_file",
     "write_sidecar",
     "writing",
 ]

@@ -7,7 +7,6 @@ Nothing here knows which file is which (:mod:`lslib.inference.outputs.layout`) o
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -31,7 +30,6 @@ __all__ = [
     "make_readable",
     "read_json",
     "read_json_text",
-    "sha256_file",
     "writing",
 ]
 
@@ -119,15 +117,6 @@ def read_json_text(text: str | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file's content (hex), read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fsync_dir(path: Path) -> None:

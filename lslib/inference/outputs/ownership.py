@@ -19,7 +19,8 @@ from typing import Any
 
 import rasterio
 
-from lslib.inference.outputs.files import read_json, read_json_text, sha256_file
+from lslib.data.fetch import sha256sum
+from lslib.inference.outputs.files import read_json, read_json_text
 from lslib.inference.outputs.layout import (
     CLASS_MAP,
     CONFIDENCE,
@@ -62,7 +63,7 @@ def is_lslib_progress(doc: Mapping[str, Any] | None) -> bool:
 def is_recorded(path: Path, written: Mapping[str, Any]) -> bool:
     """A file lslib wrote and has not changed since: ``written`` (name -> sha256) lists its current sha256."""
     recorded = written.get(path.name)
-    return isinstance(recorded, str) and path.is_file() and sha256_file(path) == recorded
+    return isinstance(recorded, str) and path.is_file() and sha256sum(path) == recorded
 
 
 def _same_file(a: Path, b: Path) -> bool:

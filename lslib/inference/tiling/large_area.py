@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 import numpy as np
 import xarray as xr
 
+from lslib.data.fetch import sha256sum
 from lslib.inference.codes import UNKNOWN_CODE, class_map_tags, codes_doc, labels
 from lslib.inference.inputs import with_scene_stretch
 from lslib.inference.outputs import (
@@ -56,7 +57,6 @@ from lslib.inference.outputs import (
     inspect_out,
     read_json,
     remove_ours,
-    sha256_file,
     write_sidecar,
     writing,
 )
@@ -324,7 +324,7 @@ def _stage_prompts(staging: Path, name: str, ps: PromptSet, teaching: Teaching |
         files.insert(0, yaml_path.with_suffix(".safetensors"))
     else:
         save_prompts(ps, yaml_path)
-    record.written = {f.name: sha256_file(f) for f in files}
+    record.written = {f.name: sha256sum(f) for f in files}
     record.save()
     return files
 
