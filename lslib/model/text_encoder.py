@@ -395,7 +395,7 @@ def _hub_cache_dir() -> str:
     return str(constants.HF_HUB_CACHE)
 
 
-def _hub_offline() -> bool:
+def hub_offline() -> bool:
     """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set now, or when huggingface_hub was imported."""
     if any(
         os.environ.get(v, "").upper() in {"1", "ON", "YES", "TRUE"} for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -442,7 +442,7 @@ def _from_pretrained(load: Callable[..., _T], source: str) -> _T:
         return load(source, local_files_only=True)
     except OSError as err:
         cached_err = err
-    if _hub_offline():
+    if hub_offline():
         raise OfflineModelError(source, "HF_HUB_OFFLINE is set") from cached_err
     if not _hub_reachable():
         raise OfflineModelError(source, "the Hugging Face hub cannot be reached (no network)") from cached_err

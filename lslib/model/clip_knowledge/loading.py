@@ -34,6 +34,7 @@ import torch
 
 from lslib.model.clip_knowledge.alignment import AlignmentKnowledge
 from lslib.model.clip_knowledge.phrases import ClipKnowledge
+from lslib.model.text_encoder import hub_offline
 
 if TYPE_CHECKING:
     from transformers import CLIPModel
@@ -49,8 +50,8 @@ class ClipUnavailableError(OSError):
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in {"1", "true", "yes", "on"}
-               for v in ("HF_HUB_OFFLINE", "LSLIB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    """The hub is off limits: ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` (:func:`hub_offline`) or ``LSLIB_OFFLINE``."""
+    return hub_offline() or os.environ.get("LSLIB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
 
 
 # --- tokenizer -----------------------------------------------------------------------------------
@@ -292,8 +293,8 @@ def load_clip(spec: str | os.PathLike[str], *, activation: str = "quick_gelu") -
         if path.suffix not in WEIGHT_SUFFIXES:
             raise ClipUnavailableError(f"{path}: expected OpenCLIP weights ({', '.join(WEIGHT_SUFFIXES)})")
         model, tok = load_openclip(path, activation=activation), bpe_tokenizer(bpe_vocabulary_file(path.parent))
-    elif str(spec).startswith((".", "/", "~")) or os.sep in str(spec).removeprefix("hf-hub:").split("/", 1)[-1]:
-        raise ClipUnavailableError(f"{spec}: no such file or folder")
+    elif str(spec).startswith((".", "/", "~")) or str(spec).removeprefix("hf-hub:").count("/") != 1:
+        raise ClipUnavailableError(f"{spec}: no such file or folder (a hub id is owner/name)")
     else:
         model, tok = _from_hub(str(spec), activation)
     return model, tok, str(spec)
