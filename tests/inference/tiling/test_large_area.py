@@ -13,10 +13,10 @@ import rasterio
 import rioxarray  # noqa: F401 - the .rio accessor
 import torch
 import xarray as xr
+from fakes import FieldPredictor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lslib.fusion import FusionResult
 from lslib.inference import Predictor
 from lslib.inference.outputs import NODATA_CODE, UNKNOWN_CODE, PartialWriter
 from lslib.inference.tiling.geometry import axis_windows, make_grid
@@ -46,35 +46,6 @@ def raster(h: int, w: int, *, bands: int = 4, seed: int = 0, crs: str | None = "
                 "x": 400_000 + 10 * (np.arange(w) + 0.5)},
     )  # fmt: skip
     return da.rio.write_crs(crs) if crs else da
-
-
-class FieldPredictor(Predictor):
-    """A predictor whose fused score of class k is band k of the window (model-free: tests the blending)."""
-
-    _model = None
-
-    def __init__(self) -> None:
-        if FieldPredictor._model is None:
-            FieldPredictor._model = build_model("tiny")
-        super().__init__(FieldPredictor._model, device="cpu", cache_bytes=0)
-        self._window: torch.Tensor | None = None
-        self.calls = 0
-        self.keys: list[str] = []
-
-    def set_image(self, da: xr.DataArray, *, key: str | None = None) -> str:
-        self._window = torch.from_numpy(np.asarray(da.values, dtype=np.float32))
-        self.calls += 1
-        self.keys.append(key or "")
-        return key or "w"
-
-    def raw(self, prompts):  # type: ignore[no-untyped-def]
-        from lslib.inference.predictor import resolve_prompts
-
-        ps = resolve_prompts(prompts)
-        assert self._window is not None
-        scores = torch.nan_to_num(self._window[: len(ps)])[None]
-        conf, idx = scores.max(1)
-        return ps, None, FusionResult(scores, idx, conf, torch.ones(1, len(ps)))
 
 
 # --- geometry ----------------------------------------------------------------------------------------------------

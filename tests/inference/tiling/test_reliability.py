@@ -27,6 +27,7 @@ import rasterio
 import rioxarray  # noqa: F401 - the .rio accessor
 import torch
 import xarray as xr
+from fakes import FieldPredictor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasterio.errors import RasterioIOError
@@ -35,7 +36,6 @@ from rasterio.windows import Window
 import lslib.inference.outputs.blocks as outputs_blocks
 import lslib.inference.outputs.progress as outputs_progress
 import lslib.inference.tiling.large_area as tiling
-from lslib.fusion import FusionResult
 from lslib.inference import Predictor
 from lslib.inference.outputs import OutputInUseError, OutputLock, OutputWriteError
 from lslib.inference.tiling.geometry import make_grid
@@ -63,34 +63,6 @@ def scene(h: int = H, w: int = W, *, bands: int = 2, seed: int = 0, hole: bool =
                 "x": 4e5 + 10 * (np.arange(w) + 0.5)},
     )  # fmt: skip
     return da.rio.write_crs("EPSG:32633")
-
-
-class FieldPredictor(Predictor):
-    """Model-free: the fused score of class k is band k of the window (fast and exactly reproducible)."""
-
-    _model: torch.nn.Module | None = None
-
-    def __init__(self) -> None:
-        if FieldPredictor._model is None:
-            torch.manual_seed(0)
-            FieldPredictor._model = build_model("tiny")
-        super().__init__(FieldPredictor._model, device="cpu", cache_bytes=0)
-        self._window: torch.Tensor | None = None
-        self.calls = 0
-
-    def set_image(self, da: xr.DataArray, *, key: str | None = None) -> str:
-        self._window = torch.from_numpy(np.asarray(da.values, dtype=np.float32))
-        self.calls += 1
-        return key or "w"
-
-    def raw(self, prompts):  # type: ignore[no-untyped-def]
-        from lslib.inference.predictor import resolve_prompts
-
-        ps = resolve_prompts(prompts)
-        assert self._window is not None
-        scores = torch.nan_to_num(self._window[: len(ps)])[None]
-        conf, idx = scores.max(1)
-        return ps, None, FusionResult(scores, idx, conf, torch.ones(1, len(ps)))
 
 
 def run(out: Path, da: xr.DataArray | None = None, prompts: Any = ("a", "b"), **kw: Any) -> tiling.MapResult:
