@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from lslib.model.clip_knowledge.phrases import Reduction, mean_embeddings, phrase_owner, reduce_phrases
+from lslib.model.clip_knowledge.phrases import Reduction, class_probabilities
 
 if TYPE_CHECKING:
     from lslib.model.landsegmenter import ImageEmbedding, LandSegmenter
@@ -37,13 +37,8 @@ class AlignmentKnowledge:
         reduction: Reduction = "max",
     ) -> torch.Tensor:
         """``(B, K, h, w)`` probabilities on the stride-4 grid (see :class:`~.phrases.ClipKnowledge`)."""
-        flat, owner = phrase_owner(phrases)
-        k = len(phrases)
-        vectors = model.encode_prompts(flat, batch_size=16)
-        if reduction == "mean":
-            vectors = mean_embeddings(vectors, owner, k)
-        similarity = model.alignment(embedding.pixels, vectors.to(embedding.pixels.device))
-        probs = torch.softmax(similarity.float() * model.alignment.scale(), dim=1)
-        if reduction == "mean":
-            return probs
-        return reduce_phrases(probs, owner, k)
+        pixels = embedding.pixels
+        return class_probabilities(
+            phrases, reduction, lambda flat: model.encode_prompts(flat, batch_size=16),
+            lambda vectors: model.alignment(pixels, vectors.to(pixels.device)), model.alignment.scale(),
+        )  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
@@ -76,3 +76,32 @@ def mean_embeddings(vectors: torch.Tensor, owner: torch.Tensor, k: int) -> torch
     """Per class, the re-normalised mean of its phrases' unit embeddings: ``(Q, D)`` -> ``(K, D)``."""
     sums = vectors.new_zeros(k, vectors.shape[1]).index_add_(0, owner.to(vectors.device), vectors)
     return torch.nn.functional.normalize(sums, dim=1)
+
+
+def class_probabilities(
+    phrases: Sequence[Sequence[str]],
+    reduction: Reduction,
+    embed: Callable[[list[str]], torch.Tensor],
+    similarity: Callable[[torch.Tensor], torch.Tensor],
+    scale: float | torch.Tensor,
+) -> torch.Tensor:
+    """Per-class probabilities from per-phrase text embeddings, the pipeline every knowledge branch shares.
+
+    Args:
+        phrases: per class, its phrases.
+        reduction: ``"mean"``: one embedding per class (the mean of its phrases'), softmax over classes;
+            ``"max"``: softmax over all phrases, then per class the maximum over its own (ProxyCLIP).
+        embed: phrases -> ``(Q, D)`` unit text embeddings.
+        similarity: ``(N, D)`` text embeddings -> ``(B, N, H, W)`` cosine similarities.
+        scale: softmax temperature.
+
+    Returns:
+        ``(B, K, H, W)`` class probabilities.
+    """
+    flat, owner = phrase_owner(phrases)
+    k = len(phrases)
+    vectors = embed(flat)
+    if reduction == "mean":
+        vectors = mean_embeddings(vectors, owner, k)
+    probs = torch.softmax(similarity(vectors).float() * scale, dim=1)
+    return probs if reduction == "mean" else reduce_phrases(probs, owner, k)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from lslib.model.clip_knowledge.phrases import Reduction, mean_embeddings, phrase_owner, reduce_phrases
+from lslib.model.clip_knowledge.phrases import Reduction, class_probabilities
 
 if TYPE_CHECKING:
     from lslib.model.landsegmenter import ImageEmbedding, LandSegmenter
@@ -235,16 +235,10 @@ class ProxyClipKnowledge:
         reduction: Reduction = "max",
     ) -> torch.Tensor:
         """``(B, K, h, w)`` probabilities on the stride-4 grid (see :class:`~.phrases.ClipKnowledge`)."""
-        flat, owner = phrase_owner(phrases)
-        k = len(phrases)
-        text = self.text_features(flat)
-        if reduction == "mean":
-            text = mean_embeddings(text, owner, k)
         rgb = rgb_of(unit_bands, wavelengths).to(self.device)
-        sim = self.logits(rgb, embedding.neck.to(self.device), text)
-        probs = torch.softmax(sim * self.logit_scale, dim=1)
-        if reduction == "max":
-            probs = reduce_phrases(probs, owner, k)
+        neck = embedding.neck.to(self.device)
+        probs = class_probabilities(phrases, reduction, self.text_features,
+                                    lambda text: self.logits(rgb, neck, text), self.logit_scale)  # fmt: skip
         return to_decoder_grid(probs, embedding)
 
 
